@@ -1,0 +1,36 @@
+"""One place where PynamoDB models and transactions get their table names, region and endpoint."""
+
+from django.conf import settings
+from pynamodb.connection import Connection
+from pynamodb.constants import PAY_PER_REQUEST_BILLING_MODE
+
+
+def table_meta(name: str) -> type:
+    """A PynamoDB ``Meta`` for the table ``<DYNAMODB_TABLE_PREFIX><name>``."""
+
+    class Meta:
+        table_name = f"{settings.DYNAMODB_TABLE_PREFIX}{name}"
+        region = settings.AWS_REGION
+        host = settings.DYNAMODB_ENDPOINT_URL
+        billing_mode = PAY_PER_REQUEST_BILLING_MODE
+        max_pool_connections = settings.DYNAMODB_MAX_POOL_CONNECTIONS
+
+    return Meta
+
+
+def connection() -> Connection:
+    """The connection for ``TransactWrite``/``TransactGet``, which ignore ``Meta.host``."""
+    return Connection(
+        region=settings.AWS_REGION,
+        host=settings.DYNAMODB_ENDPOINT_URL,
+        max_pool_connections=settings.DYNAMODB_MAX_POOL_CONNECTIONS,
+    )
+
+
+def all_models() -> list[type]:
+    """Every table of the product, in creation order (used by create_tables and tests)."""
+    from conversations.models import Conversation, IdempotencyRecord, Message
+    from prompts.models import KnowledgeFile, Prompt
+    from usage.models import DailyUsage, MonthlyUsage, UserPlan
+
+    return [Conversation, Message, IdempotencyRecord, Prompt, KnowledgeFile, DailyUsage, MonthlyUsage, UserPlan]

@@ -1,0 +1,86 @@
+"""The application's one error vocabulary, shared by REST (exception handler) and WebSocket (consumer).
+
+Every error has a stable machine-readable ``code``; clients branch on the code, never on the message.
+"""
+
+from typing import Any
+
+
+class ApplicationError(Exception):
+    code = "error"
+    status = 400
+    message = "The request could not be processed."
+    retryable = False
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        code: str | None = None,
+        status: int | None = None,
+        retryable: bool | None = None,
+        **extra: Any,
+    ) -> None:
+        self.message = message or self.message
+        if code is not None:
+            self.code = code
+        if status is not None:
+            self.status = status
+        if retryable is not None:
+            self.retryable = retryable
+        self.extra = extra
+        super().__init__(self.message)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The body both transports render: the original SPA reads ``error``."""
+        return {"error": self.message, "code": self.code, **self.extra}
+
+
+class ValidationFailed(ApplicationError):
+    code = "invalid"
+    status = 400
+    message = "The request is not valid."
+
+
+class NotAuthenticated(ApplicationError):
+    code = "not_authenticated"
+    status = 401
+    message = "Authentication credentials were not provided or are not valid."
+
+
+class Forbidden(ApplicationError):
+    code = "forbidden"
+    status = 403
+    message = "You do not have permission to do this."
+
+
+class NotFound(ApplicationError):
+    code = "not_found"
+    status = 404
+    message = "Not found."
+
+
+class Conflict(ApplicationError):
+    code = "conflict"
+    status = 409
+    message = "The resource was changed by someone else; reload and try again."
+
+
+class QuotaExceeded(ApplicationError):
+    code = "quota_exceeded"
+    status = 429
+    message = "Your token allowance for this period is used up."
+
+
+class RateLimited(ApplicationError):
+    code = "rate_limited"
+    status = 429
+    message = "Too many requests; slow down."
+    retryable = True
+
+
+class UpstreamUnavailable(ApplicationError):
+    code = "upstream_unavailable"
+    status = 503
+    message = "A service this request depends on is unavailable; try again shortly."
+    retryable = True

@@ -1,0 +1,172 @@
+"""Settings shared by every environment. Everything an operator can change is read from the environment."""
+
+from pathlib import Path
+
+from config.env import env_bool, env_float, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+INSECURE_DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"
+SECRET_KEY = env_str("DJANGO_SECRET_KEY", INSECURE_DEV_SECRET_KEY)
+DEBUG = env_bool("DJANGO_DEBUG", False)
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "corsheaders",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "channels",
+    "conversations",
+    "prompts",
+    "usage",
+]
+
+MIDDLEWARE = [
+    "config.request_logging.RequestLogMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+ASGI_APPLICATION = "config.asgi.application"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# Only Django's own auth/sessions/admin tables live here; domain data is in DynamoDB.
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": env_str("DJANGO_DATABASE_PATH", str(BASE_DIR / "var" / "db.sqlite3")),
+    }
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+LOGIN_URL = "/admin/login/"
+
+# --- AWS / DynamoDB -------------------------------------------------------------------------
+AWS_REGION = env_str("AWS_REGION", "us-east-1")
+# botocore's own variable; unset means the real regional DynamoDB endpoint.
+DYNAMODB_ENDPOINT_URL = env_str("AWS_ENDPOINT_URL_DYNAMODB")
+DYNAMODB_TABLE_PREFIX = env_str("DYNAMODB_TABLE_PREFIX", "chat-")
+DYNAMODB_MAX_POOL_CONNECTIONS = env_int("DYNAMODB_MAX_POOL_CONNECTIONS", 64)
+# Size of the thread pool that runs PynamoDB/boto3 calls for async code (consumers).
+IO_THREADS = env_int("IO_THREADS", 64)
+
+# --- Bedrock -----------------------------------------------------------------------------------
+BEDROCK_MODE = env_str("BEDROCK_MODE", "bedrock")  # "bedrock" or "fake"
+BEDROCK_REGION = env_str("BEDROCK_REGION", AWS_REGION)
+BEDROCK_DEFAULT_MODEL_ID = env_str("BEDROCK_DEFAULT_MODEL_ID", "us.anthropic.claude-sonnet-4-20250514-v1:0")
+BEDROCK_TITLE_MODEL_ID = env_str("BEDROCK_TITLE_MODEL_ID", "us.anthropic.claude-3-5-haiku-20241022-v1:0")
+BEDROCK_MODEL_CHOICES = env_list(
+    "BEDROCK_MODEL_CHOICES",
+    "us.anthropic.claude-opus-4-1-20250805-v1:0,"
+    "us.anthropic.claude-sonnet-4-20250514-v1:0,"
+    "us.anthropic.claude-3-5-haiku-20241022-v1:0",
+)
+BEDROCK_DEFAULT_MAX_TOKENS = env_int("BEDROCK_DEFAULT_MAX_TOKENS", 4096)
+BEDROCK_DEFAULT_TEMPERATURE = env_float("BEDROCK_DEFAULT_TEMPERATURE", 0.7)
+BEDROCK_DEFAULT_TOP_P = env_float("BEDROCK_DEFAULT_TOP_P", 0.9)
+BEDROCK_MAX_CONCURRENCY = env_int("BEDROCK_MAX_CONCURRENCY", 64)
+BEDROCK_MAX_RETRIES = env_int("BEDROCK_MAX_RETRIES", 3)
+FAKE_MODEL_DELAY_SECONDS = env_float("FAKE_MODEL_DELAY_SECONDS", 0.03)
+
+# --- Chat --------------------------------------------------------------------------------------
+CHAT_MAX_MESSAGE_CHARS = env_int("CHAT_MAX_MESSAGE_CHARS", 100_000)
+CHAT_HISTORY_MAX_TURNS = env_int("CHAT_HISTORY_MAX_TURNS", 10)
+CHAT_HISTORY_TOKEN_BUDGET = env_int("CHAT_HISTORY_TOKEN_BUDGET", 20_000)
+CHAT_MAX_CONCURRENT_GENERATIONS_PER_USER = env_int("CHAT_MAX_CONCURRENT_GENERATIONS_PER_USER", 3)
+CHAT_ON_DISCONNECT = env_str("CHAT_ON_DISCONNECT", "stop")  # "stop" or "finish"
+
+# --- Cognito -----------------------------------------------------------------------------------
+COGNITO_REGION = env_str("COGNITO_REGION", AWS_REGION)
+COGNITO_USER_POOL_ID = env_str("COGNITO_USER_POOL_ID")
+COGNITO_APP_CLIENT_IDS = env_list("COGNITO_APP_CLIENT_IDS")
+COGNITO_JWKS_URL = env_str("COGNITO_JWKS_URL")
+COGNITO_ADMIN_GROUP = env_str("COGNITO_ADMIN_GROUP", "admin")
+
+# --- HTTP API ----------------------------------------------------------------------------------
+CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS")
+CORS_ALLOW_CREDENTIALS = True
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "config.exception_handler.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+# --- Channels ----------------------------------------------------------------------------------
+REDIS_URL = env_str("REDIS_URL")
+if REDIS_URL:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}}
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# --- Logging -----------------------------------------------------------------------------------
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+LOG_FORMAT = env_str("LOG_FORMAT", "text")  # "text" or "json"
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "config.request_logging.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.request": {"level": "ERROR"},
+        "botocore": {"level": "WARNING"},
+        "pynamodb": {"level": "WARNING"},
+    },
+}

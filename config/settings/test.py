@@ -1,0 +1,25 @@
+"""Test settings: in-process moto (`mock_aws`), fake credentials, no network."""
+
+import os
+
+# mock_aws only intercepts real AWS hostnames, so no local endpoint may leak into tests.
+os.environ.pop("AWS_ENDPOINT_URL_DYNAMODB", None)
+os.environ.update(
+    AWS_ACCESS_KEY_ID="testing",
+    AWS_SECRET_ACCESS_KEY="testing",
+    AWS_SESSION_TOKEN="testing",
+    AWS_DEFAULT_REGION="us-east-1",
+)
+
+from .base import *  # noqa: F403
+
+SECRET_KEY = "test-secret-key-not-for-production"
+DEBUG = False
+AWS_REGION = "us-east-1"
+DYNAMODB_ENDPOINT_URL = None
+DYNAMODB_TABLE_PREFIX = "test-"
+BEDROCK_MODE = "fake"
+FAKE_MODEL_DELAY_SECONDS = 0.0
+DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
