@@ -6,6 +6,14 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 # Django must be set up before anything imports models or consumers.
 django_asgi_app = get_asgi_application()
 
-from channels.routing import ProtocolTypeRouter  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
-application = ProtocolTypeRouter({"http": django_asgi_app})
+from config.ws_auth import websocket_auth_stack  # noqa: E402
+from conversations.routing import websocket_origin_validator, websocket_urlpatterns  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": websocket_origin_validator(websocket_auth_stack(URLRouter(websocket_urlpatterns))),
+    }
+)

@@ -29,8 +29,19 @@ def connection() -> Connection:
 
 def all_models() -> list[type]:
     """Every table of the product, in creation order (used by create_tables and tests)."""
-    from conversations.models import Conversation, IdempotencyRecord, Message
+    from conversations.models import ActiveGenerations, Conversation, IdempotencyRecord, Message
     from prompts.models import KnowledgeFile, Prompt
-    from usage.models import DailyUsage, MonthlyUsage, UserPlan
+    from usage.models import DailyUsage, MonthlyUsage, UsageReservation, UserPlan
 
-    return [Conversation, Message, IdempotencyRecord, Prompt, KnowledgeFile, DailyUsage, MonthlyUsage, UserPlan]
+    return [
+        Conversation,
+        Message,
+        IdempotencyRecord,
+        ActiveGenerations,
+        Prompt,
+        KnowledgeFile,
+        DailyUsage,
+        MonthlyUsage,
+        UsageReservation,
+        UserPlan,
+    ]

@@ -8,3 +8,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("config.api_urls")),
 ]
+
+# JSON under /api/, Django's HTML pages elsewhere.
+handler404 = "config.api_errors.page_not_found"
+handler500 = "config.api_errors.server_error"

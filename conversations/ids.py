@@ -1,6 +1,8 @@
 """Identifiers of conversations and messages, and the keys derived from them."""
 
+import itertools
 import re
+import threading
 import time
 import uuid
 
@@ -16,9 +18,21 @@ def new_conversation_id() -> str:
     return str(uuid.uuid4())
 
 
+_sequence_lock = threading.Lock()
+_last_millis = 0
+_sequence = itertools.count()
+
+
 def new_message_id() -> str:
-    """Sorts chronologically: milliseconds since the epoch, then randomness against ties."""
-    return f"{time.time_ns() // 1_000_000:013d}-{uuid.uuid4().hex[:12]}"
+    """Sorts chronologically: milliseconds since the epoch, a per-process sequence within the millisecond (so ids
+    made in one process keep their order), then randomness against ties between processes."""
+    global _last_millis, _sequence
+    with _sequence_lock:
+        millis = max(time.time_ns() // 1_000_000, _last_millis)
+        if millis != _last_millis:
+            _last_millis, _sequence = millis, itertools.count()
+        position = next(_sequence)
+    return f"{millis:013d}-{position:04x}{uuid.uuid4().hex[:8]}"
 
 
 def message_key(user_id: str, conversation_id: str) -> str:

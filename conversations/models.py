@@ -1,11 +1,13 @@
 """Conversations and their messages in DynamoDB. See docs/data-model.md for the access patterns."""
 
+from django.db import models
 from pynamodb.attributes import (
     BooleanAttribute,
     JSONAttribute,
     NumberAttribute,
     TTLAttribute,
     UnicodeAttribute,
+    UnicodeSetAttribute,
     UTCDateTimeAttribute,
     VersionAttribute,
 )
@@ -99,3 +101,31 @@ class IdempotencyRecord(Model):
     result = JSONAttribute(null=True)
     created_at = UTCDateTimeAttribute()
     expires_at = TTLAttribute()
+
+
+class ActiveGenerations(Model):
+    """The generations one user has running, shared by every server process: caps concurrent generations.
+
+    ``turns`` holds ``"<turn_id>|<lease expiry, epoch seconds>"`` strings; a string set, because ``ADD`` creates
+    it on a missing item and ``size()`` bounds it in one conditional write.
+    """
+
+    Meta = table_meta("active_generations")
+
+    user_id = UnicodeAttribute(hash_key=True)
+    turns = UnicodeSetAttribute(null=True)
+
+
+class UserConversationsEntry(models.Model):
+    """Admin placeholder (no table) for the read-only staff pages of a user's conversations (conversations/admin.py);
+    it provides the ``view_userconversationsentry`` permission that guards them."""
+
+    user_id = models.CharField(max_length=128, primary_key=True)
+
+    class Meta:
+        managed = False
+        verbose_name = "user's conversations"
+        verbose_name_plural = "users' conversations"
+
+    def __str__(self) -> str:
+        return self.user_id

@@ -1,8 +1,13 @@
 """Writes and use cases of conversations."""
 
-from pynamodb.exceptions import PutError
+import time
+import uuid
+from datetime import datetime
+
+from pynamodb.exceptions import PutError, UpdateError
 
 from config.clock import utcnow
+from config.errors import Conflict
 from conversations.ids import message_key, new_conversation_id
 from conversations.models import Conversation, Message
 from conversations.selectors import conversation_get
@@ -61,3 +66,62 @@ def conversation_delete(*, user_id: str, conversation_id: str) -> None:
         for message in Message.query(message_key(user_id, conversation_id), attributes_to_get=keys_only):
             batch.delete(message)
     conversation.delete(add_version_condition=False)
+
+
+def conversation_messages_import(
+    *, conversation: Conversation, messages: list[tuple[str, str, datetime | None]]
+) -> list[Message]:
+    """Store ``(role, content, created_at)`` messages, in the given order, in a conversation that has none yet.
+
+    Used once, right after the REST API created a conversation the client already held (the SPA's offline
+    copy); an existing conversation's history is only ever written by chat turns.
+    """
+    now = utcnow()
+    base_ms = time.time_ns() // 1_000_000
+    key = message_key(conversation.user_id, conversation.conversation_id)
+    stored = [
+        Message(
+            key,
+            # Same shape as ids.new_message_id, with the position before the randomness so the order is kept.
+            f"{base_ms:013d}-{position:04x}{uuid.uuid4().hex[:8]}",
+            role=role,
+            content=content,
+            created_at=created_at or now,
+            engine_type=conversation.engine_type,
+        )
+        for position, (role, content, created_at) in enumerate(messages)
+    ]
+    if not stored:
+        return stored
+    with Message.batch_write() as batch:
+        for message in stored:
+            batch.save(message)
+    conversation.update(
+        actions=[Conversation.message_count.add(len(stored)), Conversation.updated_at.set(now)],
+        add_version_condition=False,
+    )
+    return stored
+
+
+def conversation_history_clear(*, user_id: str, conversation_id: str) -> None:
+    """Delete a conversation's messages (the WebSocket ``clearHistory``); refused while an answer is generating."""
+    conversation = conversation_get(user_id=user_id, conversation_id=conversation_id)
+    now = utcnow()
+    try:
+        conversation.update(
+            actions=[Conversation.message_count.set(0), Conversation.updated_at.set(now)],
+            condition=Conversation.active_turn_id.does_not_exist() | (Conversation.active_turn_expires_at < now),
+            add_version_condition=False,
+        )
+    except UpdateError as exc:
+        if not _is_condition_failure(exc):
+            raise
+        raise Conflict(
+            "An answer is being generated in this conversation; stop it first.",
+            code="generation_in_progress",
+            retryable=True,
+        ) from exc
+    with Message.batch_write() as batch:
+        keys_only = ["conversation_key", "message_id"]
+        for message in Message.query(message_key(user_id, conversation_id), attributes_to_get=keys_only):
+            batch.delete(message)

@@ -1,5 +1,6 @@
-"""Engine types (system prompts) and their knowledge files in DynamoDB."""
+"""Engine types (system prompts) and their knowledge files in DynamoDB, plus the admin's placeholder model."""
 
+from django.db import models
 from pynamodb.attributes import (
     BooleanAttribute,
     NumberAttribute,
@@ -68,3 +69,18 @@ class KnowledgeFile(Model):
     created_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()
     created_by = UnicodeAttribute(null=True)
+
+
+class EngineTypeEntry(models.Model):
+    """Admin placeholder for a ``Prompt``: no table (unmanaged); it gives the admin its URLs, permissions
+    (``view/add/change/delete_enginetypeentry``) and a content type for the history (``LogEntry``)."""
+
+    engine_type = models.CharField(max_length=64, primary_key=True)
+
+    class Meta:
+        managed = False
+        verbose_name = "engine type"
+        verbose_name_plural = "engine types"
+
+    def __str__(self) -> str:
+        return self.engine_type

@@ -1,29 +1,106 @@
-"""Writes of engine types and knowledge files. Every change bumps the engine type's revision."""
+"""Writes of engine types and knowledge files. Every change bumps the engine type's revision.
+
+Validation and limits live here, not in the admin form, so the admin and the REST API enforce the same rules.
+"""
 
 import hashlib
+import math
+import re
 import uuid
 from typing import Any
 
+from django.conf import settings
 from pynamodb.exceptions import DeleteError, PutError, UpdateError
 
 from config.clock import utcnow
-from config.errors import Conflict
+from config.errors import Conflict, NotFound, ValidationFailed
+from prompts.extraction import text_extract
 from prompts.models import KnowledgeFile, Prompt
 from prompts.selectors import knowledge_file_get, knowledge_file_list, prompt_get
 
 PROMPT_FIELDS = ("name", "description", "instruction", "model_id", "temperature", "top_p", "max_tokens", "active")
+ENGINE_TYPE_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+# Bedrock model ids, inference-profile ids and ARNs.
+MODEL_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.:/_-]{0,199}$")
+NAME_MAX_CHARS = 100
+FILE_NAME_MAX_CHARS = 200
 
 
 def _condition_failed(exc: Exception) -> bool:
     return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
 
 
-def prompt_create(*, engine_type: str, updated_by: str | None = None, **fields: Any) -> Prompt:
-    now = utcnow()
-    prompt = Prompt(engine_type, created_at=now, updated_at=now, updated_by=updated_by, revision=1)
+def _invalid(field: str, message: str, code: str = "invalid") -> ValidationFailed:
+    return ValidationFailed(message, code=code, fields={field: [message]})
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _prompt_fields_clean(fields: dict[str, Any]) -> dict[str, Any]:
+    """The fields as stored (``model_id`` "" means the default), or ``ValidationFailed`` listing every bad one."""
+    errors: dict[str, list[str]] = {}
+    cleaned = dict(fields)
     for name, value in fields.items():
         if name not in PROMPT_FIELDS:
             raise TypeError(f"unknown prompt field {name!r}")
+        if name == "model_id" and value == "":
+            cleaned[name] = value = None
+        message = _prompt_field_error(name, value)
+        if message:
+            errors[name] = [message]
+    if errors:
+        raise ValidationFailed(next(iter(errors.values()))[0], code="invalid", fields=errors)
+    return cleaned
+
+
+def _prompt_field_error(name: str, value: Any) -> str | None:
+    if name == "name":
+        if not isinstance(value, str) or len(value) > NAME_MAX_CHARS:
+            return f"The name must be text of at most {NAME_MAX_CHARS} characters."
+    elif name in ("description", "instruction"):
+        limit = settings.PROMPTS_MAX_TEXT_FIELD_BYTES
+        if not isinstance(value, str):
+            return f"The {name} must be text."
+        if len(value.encode()) > limit:
+            return f"The {name} is {len(value.encode()):,} bytes (UTF-8); at most {limit:,} are allowed."
+    elif name == "model_id":
+        if value is not None and (not isinstance(value, str) or not MODEL_ID_RE.fullmatch(value)):
+            return "Enter a Bedrock model id or inference profile (letters, digits and . : / _ -)."
+    elif name in ("temperature", "top_p"):
+        if value is not None and (not _is_number(value) or not 0 <= value <= 1):
+            return "Enter a number between 0 and 1."
+    elif name == "max_tokens":
+        limit = settings.PROMPTS_MAX_OUTPUT_TOKENS
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= limit):
+            return f"Enter a whole number between 1 and {limit:,}."
+    elif name == "active" and not isinstance(value, bool):
+        return "Active must be true or false."
+    return None
+
+
+def _context_check(*, description: str, instruction: str, files_chars: int) -> None:
+    total = len(description) + len(instruction) + files_chars
+    limit = settings.PROMPTS_MAX_CONTEXT_CHARS
+    if total > limit:
+        raise ValidationFailed(
+            f"The system prompt would be {total:,} characters (description, instruction and knowledge files); "
+            f"at most {limit:,} are allowed. Shorten the text or remove a file.",
+            code="context_too_large",
+        )
+
+
+def prompt_create(*, engine_type: str, updated_by: str | None = None, **fields: Any) -> Prompt:
+    if not isinstance(engine_type, str) or not ENGINE_TYPE_RE.fullmatch(engine_type):
+        raise _invalid("engine_type", "The id may hold 1 to 32 letters, digits, “-” and “_”.")
+    fields = _prompt_fields_clean(fields)
+    _context_check(
+        description=fields.get("description") or "", instruction=fields.get("instruction") or "", files_chars=0
+    )
+    now = utcnow()
+    prompt = Prompt(engine_type, created_at=now, updated_at=now, updated_by=updated_by, revision=1)
+    for name, value in fields.items():
         setattr(prompt, name, value)
     try:
         prompt.save(condition=Prompt.engine_type.does_not_exist())
@@ -37,16 +114,25 @@ def prompt_create(*, engine_type: str, updated_by: str | None = None, **fields: 
 def prompt_update(
     *, engine_type: str, expected_version: int | None = None, updated_by: str | None = None, **fields: Any
 ) -> Prompt:
-    """Change some fields. With ``expected_version`` the write fails if anyone saved since it was read."""
+    """Change some fields. With ``expected_version`` the write fails if anyone saved since it was read.
+
+    The check is atomic: the update is conditioned on the stored version equalling the loaded one, and the
+    loaded one must equal ``expected_version``, so a save landing between the read and the write is refused too.
+    """
+    fields = _prompt_fields_clean(fields)
     prompt = prompt_get(engine_type=engine_type)
     if expected_version is not None and prompt.version != expected_version:
         raise Conflict("This engine type was changed by someone else since you opened it.", code="edit_conflict")
+    if "description" in fields or "instruction" in fields:
+        _context_check(
+            description=fields.get("description", prompt.description) or "",
+            instruction=fields.get("instruction", prompt.instruction) or "",
+            files_chars=sum(f.char_count for f in knowledge_file_list(engine_type=engine_type)),
+        )
     actions = [Prompt.updated_at.set(utcnow()), Prompt.revision.add(1)]
     if updated_by is not None:
         actions.append(Prompt.updated_by.set(updated_by))
     for name, value in fields.items():
-        if name not in PROMPT_FIELDS:
-            raise TypeError(f"unknown prompt field {name!r}")
         attribute = getattr(Prompt, name)
         actions.append(attribute.remove() if value is None else attribute.set(value))
     try:
@@ -60,8 +146,10 @@ def prompt_update(
     return prompt
 
 
-def prompt_delete(*, engine_type: str) -> None:
+def prompt_delete(*, engine_type: str, expected_version: int | None = None) -> None:
     prompt = prompt_get(engine_type=engine_type)
+    if expected_version is not None and prompt.version != expected_version:
+        raise Conflict("This engine type was changed by someone else since you opened it.", code="edit_conflict")
     with KnowledgeFile.batch_write() as batch:
         for knowledge_file in KnowledgeFile.query(engine_type):
             batch.delete(knowledge_file)
@@ -85,6 +173,37 @@ def prompt_touch(*, engine_type: str, updated_by: str | None = None) -> None:
     )
 
 
+def _file_name_clean(file_name: Any) -> str:
+    file_name = file_name.strip() if isinstance(file_name, str) else ""
+    if not file_name or len(file_name) > FILE_NAME_MAX_CHARS:
+        raise _invalid("file_name", f"Give the file a name of 1 to {FILE_NAME_MAX_CHARS} characters.")
+    return file_name
+
+
+def _file_content_check(*, file_name: str, content: Any) -> None:
+    if not isinstance(content, str) or not content.strip():
+        raise _invalid("content", f"“{file_name}” contains no text.", code="file_empty")
+    size = len(content.encode())
+    limit = settings.PROMPTS_MAX_FILE_TEXT_BYTES
+    if size > limit:
+        raise _invalid(
+            "content",
+            f"The text of “{file_name}” is {size:,} bytes (UTF-8); one file may hold at most {limit:,} bytes "
+            "(DynamoDB stores each file in one item of at most 400 KB). Split the document.",
+            code="text_too_large",
+        )
+
+
+def _file_count_check(existing: list[KnowledgeFile]) -> None:
+    limit = settings.PROMPTS_MAX_FILES_PER_ENGINE
+    if len(existing) >= limit:
+        raise ValidationFailed(
+            f"This engine type already has {len(existing)} knowledge files; at most {limit} are allowed. "
+            "Delete one first.",
+            code="too_many_files",
+        )
+
+
 def knowledge_file_add(
     *,
     engine_type: str,
@@ -94,9 +213,17 @@ def knowledge_file_add(
     size_bytes: int | None = None,
     created_by: str | None = None,
 ) -> KnowledgeFile:
-    prompt_get(engine_type=engine_type)
-    now = utcnow()
+    prompt = prompt_get(engine_type=engine_type)
+    file_name = _file_name_clean(file_name)
+    _file_content_check(file_name=file_name, content=content)
     existing = knowledge_file_list(engine_type=engine_type)
+    _file_count_check(existing)
+    _context_check(
+        description=prompt.description,
+        instruction=prompt.instruction,
+        files_chars=sum(f.char_count for f in existing) + len(content),
+    )
+    now = utcnow()
     knowledge_file = KnowledgeFile(
         engine_type,
         str(uuid.uuid4()),
@@ -116,6 +243,24 @@ def knowledge_file_add(
     return knowledge_file
 
 
+def knowledge_file_upload(
+    *, engine_type: str, file_name: str, data: bytes, created_by: str | None = None
+) -> KnowledgeFile:
+    """Extract the text of an uploaded .txt/.md/.csv/.pdf/.docx file and add it as a knowledge file."""
+    prompt_get(engine_type=engine_type)
+    file_name = _file_name_clean(file_name)
+    _file_count_check(knowledge_file_list(engine_type=engine_type))  # before the costly extraction
+    extracted = text_extract(file_name=file_name, data=data)
+    return knowledge_file_add(
+        engine_type=engine_type,
+        file_name=file_name,
+        content=extracted.text,
+        content_type=extracted.content_type,
+        size_bytes=extracted.size_bytes,
+        created_by=created_by,
+    )
+
+
 def knowledge_file_update(
     *,
     engine_type: str,
@@ -127,8 +272,17 @@ def knowledge_file_update(
     knowledge_file = knowledge_file_get(engine_type=engine_type, file_id=file_id)
     actions = [KnowledgeFile.updated_at.set(utcnow())]
     if file_name is not None:
+        file_name = _file_name_clean(file_name)
         actions.append(KnowledgeFile.file_name.set(file_name))
     if content is not None:
+        _file_content_check(file_name=file_name or knowledge_file.file_name, content=content)
+        prompt = prompt_get(engine_type=engine_type)
+        others = [f for f in knowledge_file_list(engine_type=engine_type) if f.file_id != file_id]
+        _context_check(
+            description=prompt.description,
+            instruction=prompt.instruction,
+            files_chars=sum(f.char_count for f in others) + len(content),
+        )
         actions += [
             KnowledgeFile.content.set(content),
             KnowledgeFile.char_count.set(len(content)),
@@ -140,7 +294,46 @@ def knowledge_file_update(
     return knowledge_file
 
 
+def knowledge_file_reorder(
+    *, engine_type: str, file_ids: list[str], updated_by: str | None = None
+) -> list[KnowledgeFile]:
+    """Put the files in the given order (every file id exactly once); the system prompt follows it."""
+    files = {f.file_id: f for f in knowledge_file_list(engine_type=engine_type)}
+    if sorted(file_ids) != sorted(files):
+        raise _invalid("file_ids", "List every knowledge file of this engine type exactly once.")
+    for position, file_id in enumerate(file_ids):
+        knowledge_file = files[file_id]
+        if knowledge_file.position != position:
+            knowledge_file.update(
+                actions=[KnowledgeFile.position.set(position), KnowledgeFile.updated_at.set(utcnow())],
+                condition=KnowledgeFile.file_id.exists(),
+            )
+    prompt_touch(engine_type=engine_type, updated_by=updated_by)
+    return [files[file_id] for file_id in file_ids]
+
+
 def knowledge_file_delete(*, engine_type: str, file_id: str, updated_by: str | None = None) -> None:
     knowledge_file = knowledge_file_get(engine_type=engine_type, file_id=file_id)
     knowledge_file.delete()
     prompt_touch(engine_type=engine_type, updated_by=updated_by)
+
+
+def prompt_upsert(
+    *, engine_type: str, expected_version: int | None = None, updated_by: str | None = None, **fields: Any
+) -> tuple[Prompt, bool]:
+    """Change the given fields, creating the engine type if it does not exist yet: ``(prompt, created)``.
+
+    The REST API's PUT/POST: a fresh install has no rows, and the SPA's admin panel only ever saves.
+    """
+    try:
+        return prompt_update(
+            engine_type=engine_type, expected_version=expected_version, updated_by=updated_by, **fields
+        ), False
+    except NotFound:
+        if expected_version is not None:
+            raise
+    try:
+        return prompt_create(engine_type=engine_type, updated_by=updated_by, **fields), True
+    except Conflict:
+        # Created by someone else between our read and our write: apply the change to theirs.
+        return prompt_update(engine_type=engine_type, updated_by=updated_by, **fields), False

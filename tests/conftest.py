@@ -22,6 +22,44 @@ def dynamodb():
 
 
 @pytest.fixture
+def fake_bedrock(settings, monkeypatch):
+    """The real Bedrock adapter (``BEDROCK_MODE=bedrock``) and its shared client, answered by scripted frames.
+
+    Returns a ``tests.bedrock_frames.FakeBedrock``; unscripted calls get a default answer ("Hello world")::
+
+        from tests.bedrock_frames import answer, stream_exception, text_delta
+
+        def test_something(fake_bedrock):
+            fake_bedrock.stream(answer("Hi", " there", input_tokens=30, cache_read=20))  # one ConverseStream reply
+            fake_bedrock.stream([text_delta("Hi"), stream_exception("modelStreamErrorException")])  # the next one
+            raw = fake_bedrock.stream(answer("a", "b", "c"), delay=0.05, hold_after=2)  # pauses after 2 frames
+            fake_bedrock.error("ThrottlingException", status=429)  # request-level error (botocore retries it)
+            fake_bedrock.converse("Title text")  # Converse reply (titles); fake_bedrock.count_tokens(123)
+            ...  # run the code under test (it calls conversations.bedrock.model_backend())
+            body = fake_bedrock.requests("ConverseStream")[0]  # the JSON sent: system, messages, inferenceConfig
+            assert body["system"][1] == {"cachePoint": {"type": "default"}}
+            fake_bedrock.wait_for_stream(0).closed.is_set()  # was the HTTP stream closed (stop)?
+
+    Settings: in-stream retries without backoff; botocore's own retry backoff is patched to zero so retried
+    request errors do not slow the suite. The shared client is rebuilt per test, so no state (retry quota,
+    handlers) leaks between tests.
+    """
+    from botocore.retries.standard import ExponentialBackoff
+
+    from conversations.bedrock import bedrock_client, bedrock_client_reset
+    from tests.bedrock_frames import FakeBedrock
+
+    settings.BEDROCK_MODE = "bedrock"
+    settings.BEDROCK_STREAM_RETRY_BASE_SECONDS = 0.0
+    monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda self, context: 0.0)
+    bedrock_client_reset()
+    fake = FakeBedrock()
+    fake.install(bedrock_client())
+    yield fake
+    bedrock_client_reset()
+
+
+@pytest.fixture
 def user(db):
     return get_user_model().objects.create_user(username="alice", password="pw-alice-123")
 
@@ -39,3 +77,31 @@ def staff_user(db):
 @pytest.fixture
 def user_id(user):
     return owner_id(user)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Throttle counters live in Django's cache; a test must not inherit another test's request counts."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def cognito(settings):
+    """A fake Cognito user pool (tests/jwt_helpers.py): JWKS on 127.0.0.1, ``cognito.headers(sub=...)`` for REST."""
+    from config.authentication import _jwks_client
+    from tests.jwt_helpers import CLIENT_ID, POOL_ID, REGION, FakeCognito, JwksServer
+
+    server = JwksServer().start()
+    settings.COGNITO_REGION = REGION
+    settings.COGNITO_USER_POOL_ID = POOL_ID
+    settings.COGNITO_APP_CLIENT_IDS = [CLIENT_ID]
+    settings.COGNITO_JWKS_URL = server.url
+    settings.COGNITO_JWKS_REFRESH_COOLDOWN_SECONDS = 0.0
+    _jwks_client.cache_clear()
+    yield FakeCognito(server)
+    _jwks_client.cache_clear()
+    server.stop()

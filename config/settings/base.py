@@ -24,6 +24,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
+    "config",
     "conversations",
     "prompts",
     "usage",
@@ -111,6 +112,19 @@ BEDROCK_DEFAULT_TOP_P = env_float("BEDROCK_DEFAULT_TOP_P", 0.9)
 BEDROCK_MAX_CONCURRENCY = env_int("BEDROCK_MAX_CONCURRENCY", 64)
 BEDROCK_MAX_RETRIES = env_int("BEDROCK_MAX_RETRIES", 3)
 FAKE_MODEL_DELAY_SECONDS = env_float("FAKE_MODEL_DELAY_SECONDS", 0.03)
+FAKE_MODEL_FIRST_TOKEN_DELAY_SECONDS = env_float("FAKE_MODEL_FIRST_TOKEN_DELAY_SECONDS", 0.0)
+FAKE_MODEL_ANSWER_TOKENS = env_int("FAKE_MODEL_ANSWER_TOKENS", 0)  # 0 = natural answer; N = exactly N tokens
+BEDROCK_CONNECT_TIMEOUT_SECONDS = env_float("BEDROCK_CONNECT_TIMEOUT_SECONDS", 5.0)
+# Longest silence allowed between two stream events (for Converse: the wait for the whole answer).
+BEDROCK_READ_TIMEOUT_SECONDS = env_float("BEDROCK_READ_TIMEOUT_SECONDS", 120.0)
+BEDROCK_RETRY_MODE = env_str("BEDROCK_RETRY_MODE", "standard")  # botocore retry mode: "standard" or "adaptive"
+# Base of the exponential backoff when an error arrives in the stream before the first token.
+BEDROCK_STREAM_RETRY_BASE_SECONDS = env_float("BEDROCK_STREAM_RETRY_BASE_SECONDS", 0.5)
+BEDROCK_PROMPT_CACHING = env_bool("BEDROCK_PROMPT_CACHING", True)  # cachePoint after the static system prompt
+# Models that reject temperature and top_p together (substring match): top_p is left out for them.
+BEDROCK_TEMPERATURE_ONLY_MODELS = env_list(
+    "BEDROCK_TEMPERATURE_ONLY_MODELS", "claude-sonnet-4-5,claude-haiku-4-5,claude-opus-4-1,claude-opus-4-5"
+)
 
 # --- Chat --------------------------------------------------------------------------------------
 CHAT_MAX_MESSAGE_CHARS = env_int("CHAT_MAX_MESSAGE_CHARS", 100_000)
@@ -118,6 +132,44 @@ CHAT_HISTORY_MAX_TURNS = env_int("CHAT_HISTORY_MAX_TURNS", 10)
 CHAT_HISTORY_TOKEN_BUDGET = env_int("CHAT_HISTORY_TOKEN_BUDGET", 20_000)
 CHAT_MAX_CONCURRENT_GENERATIONS_PER_USER = env_int("CHAT_MAX_CONCURRENT_GENERATIONS_PER_USER", 3)
 CHAT_ON_DISCONNECT = env_str("CHAT_ON_DISCONNECT", "stop")  # "stop" or "finish"
+# A generation's hold on its conversation and on a per-user slot; a crashed worker's hold ends after this.
+CHAT_TURN_LEASE_SECONDS = env_int("CHAT_TURN_LEASE_SECONDS", 900)
+# How long a sendMessage idempotencyKey is remembered (a resend within it never starts a second generation).
+CHAT_IDEMPOTENCY_TTL_SECONDS = env_int("CHAT_IDEMPOTENCY_TTL_SECONDS", 86_400)
+# Largest WebSocket text frame accepted (the SPA sends its whole page history in conversationHistory).
+CHAT_MAX_FRAME_BYTES = env_int("CHAT_MAX_FRAME_BYTES", 4 * 1024 * 1024)
+# Most fragments of one message the SPA may split (chunkInfo) and the server reassembles.
+CHAT_MAX_MESSAGE_FRAGMENTS = env_int("CHAT_MAX_MESSAGE_FRAGMENTS", 16)
+
+# --- Engine types and knowledge files (docs/admin.md) ------------------------------------------
+PROMPTS_MAX_UPLOAD_BYTES = env_int("PROMPTS_MAX_UPLOAD_BYTES", 10 * 1024 * 1024)
+# UTF-8 bytes of one file's extracted text: it is stored in one DynamoDB item, which holds at most 400 KB.
+PROMPTS_MAX_FILE_TEXT_BYTES = env_int("PROMPTS_MAX_FILE_TEXT_BYTES", 300_000)
+PROMPTS_MAX_FILES_PER_ENGINE = env_int("PROMPTS_MAX_FILES_PER_ENGINE", 20)
+# Characters of description + instruction + every knowledge file: what each message sends as system prompt.
+PROMPTS_MAX_CONTEXT_CHARS = env_int("PROMPTS_MAX_CONTEXT_CHARS", 400_000)
+# UTF-8 bytes of the description and of the instruction (both live in the one prompt item).
+PROMPTS_MAX_TEXT_FIELD_BYTES = env_int("PROMPTS_MAX_TEXT_FIELD_BYTES", 150_000)
+PROMPTS_MAX_OUTPUT_TOKENS = env_int("PROMPTS_MAX_OUTPUT_TOKENS", 64_000)
+
+# --- Usage, plans and quotas (docs/usage-and-quotas.md) -----------------------------------------
+USAGE_DEFAULT_PLAN = env_str("USAGE_DEFAULT_PLAN", "free")
+USAGE_PLAN_LIMITS = {
+    "free": env_int("USAGE_LIMIT_FREE", 10_000),
+    "basic": env_int("USAGE_LIMIT_BASIC", 100_000),
+    "premium": env_int("USAGE_LIMIT_PREMIUM", 500_000),
+}
+# Optional monthly per-user limits per engine type, on top of the plan: "11=5000,22=20000".
+USAGE_ENGINE_LIMITS = {
+    engine.strip(): int(limit) for engine, _, limit in (item.partition("=") for item in env_list("USAGE_ENGINE_LIMITS"))
+}
+USAGE_STAFF_BYPASS = env_bool("USAGE_STAFF_BYPASS", True)
+# A send whose output allowance would be clamped below this many tokens is refused instead.
+USAGE_MIN_OUTPUT_TOKENS = env_int("USAGE_MIN_OUTPUT_TOKENS", 256)
+# Reservations older than this are treated as leaked by a crashed worker and given back.
+USAGE_RESERVATION_LEASE_SECONDS = env_int("USAGE_RESERVATION_LEASE_SECONDS", 900)
+USAGE_PRICES_FILE = env_str("USAGE_PRICES_FILE", str(BASE_DIR / "usage" / "prices.json"))
+USAGE_REPORT_MAX_DAYS = env_int("USAGE_REPORT_MAX_DAYS", 366)
 
 # --- Cognito -----------------------------------------------------------------------------------
 COGNITO_REGION = env_str("COGNITO_REGION", AWS_REGION)
@@ -125,15 +177,27 @@ COGNITO_USER_POOL_ID = env_str("COGNITO_USER_POOL_ID")
 COGNITO_APP_CLIENT_IDS = env_list("COGNITO_APP_CLIENT_IDS")
 COGNITO_JWKS_URL = env_str("COGNITO_JWKS_URL")
 COGNITO_ADMIN_GROUP = env_str("COGNITO_ADMIN_GROUP", "admin")
+# Clock skew tolerated on exp/nbf/iat, and the least time between two refetches of the JWKS for unknown key ids.
+COGNITO_LEEWAY_SECONDS = env_int("COGNITO_LEEWAY_SECONDS", 30)
+COGNITO_JWKS_REFRESH_COOLDOWN_SECONDS = env_float("COGNITO_JWKS_REFRESH_COOLDOWN_SECONDS", 30.0)
 
 # --- HTTP API ----------------------------------------------------------------------------------
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS")
 CORS_ALLOW_CREDENTIALS = True
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+CORS_URLS_REGEX = r"^/api/.*$"
+# Per-user rates ("60/min"; empty = unlimited) of writes and of reads; the SPA polls usage while streaming.
+API_WRITE_THROTTLE_RATE = env_str("API_WRITE_THROTTLE_RATE", "120/min")
+API_READ_THROTTLE_RATE = env_str("API_READ_THROTTLE_RATE")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "config.authentication.CognitoJWTAuthentication",  # first: its header makes refusals 401
         "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "config.throttling.WriteRateThrottle",
+        "config.throttling.ReadRateThrottle",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": [
@@ -142,7 +206,19 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "config.exception_handler.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "config.api_schema.AutoSchema",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Bedrock chat API",
+    "DESCRIPTION": "Conversations, engine types (prompts), usage and identity. See docs/rest-api.md.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Channels ----------------------------------------------------------------------------------

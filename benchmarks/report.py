@@ -1,0 +1,211 @@
+"""Figures of a run: percentiles, the machine it ran on, the targets, and the table printed on stdout."""
+
+import math
+import os
+import platform
+import sys
+from importlib import metadata
+from pathlib import Path
+
+PACKAGES = ("django", "channels", "daphne", "twisted", "autobahn", "websockets", "pynamodb", "botocore", "moto")
+
+
+def percentile(values: list[float], p: float) -> float | None:
+    """Nearest-rank percentile (no interpolation): a value that was really observed."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+
+
+def summary_ms(seconds: list[float]) -> dict:
+    ms = [s * 1000 for s in seconds]
+    return {
+        "n": len(ms),
+        "p50_ms": _round(percentile(ms, 50)),
+        "p95_ms": _round(percentile(ms, 95)),
+        "p99_ms": _round(percentile(ms, 99)),
+        "max_ms": _round(max(ms) if ms else None),
+    }
+
+
+def ratio(ours: float | None, baseline: float | None) -> float | None:
+    if ours is None or not baseline:
+        return None
+    return round(ours / baseline, 3)
+
+
+def _round(value: float | None, digits: int = 3) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def machine() -> dict:
+    cpu_model = ""
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu_model = line.split(":", 1)[1].strip()
+            break
+    mem_kib = 0
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            mem_kib = int(line.split()[1])
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return {
+        "cores": os.cpu_count(),
+        "ram_gib": round(mem_kib / 1024 / 1024, 1),
+        "cpu_model": cpu_model,
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "packages": versions,
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def _status(ok: bool | None) -> str:
+    return "not measured" if ok is None else ("met" if ok else "missed")
+
+
+def targets(report: dict) -> list[dict]:
+    """The issue's targets, each with the measured value and met / missed / not measured."""
+    out = []
+    requests = report.get("dynamodb_requests_per_turn", {})
+    warm = [kind for name, kind in requests.get("kinds", {}).items() if name.startswith("warm")]
+    before = max((k["before_first_token"]["max"] for k in warm), default=None)
+    total = max((k["total"]["max"] for k in warm), default=None)
+    out.append(
+        {
+            "target": "warm cache: DynamoDB requests before the first token <= 2",
+            "value": before,
+            "status": _status(None if before is None else before <= 2),
+        }
+    )
+    out.append(
+        {
+            "target": "warm cache: DynamoDB requests per turn <= 6",
+            "value": total,
+            "status": _status(None if total is None else total <= 6),
+        }
+    )
+    scans = requests.get("scans_in_whole_run")
+    out.append(
+        {
+            "target": "no Scan anywhere in the run",
+            "value": scans,
+            "status": _status(None if scans is None else scans == 0),
+        }
+    )
+
+    levels = report.get("streaming_under_load", {}).get("levels", [])
+    thousand = next((lvl for lvl in levels if lvl["streams"] == 1000), None)
+    failures = None if thousand is None else thousand["ours"]["errors"] + thousand["ours"]["dropped"]
+    out.append(
+        {
+            "target": "1,000 concurrent streams on one process with 0 errors",
+            "value": failures,
+            "status": _status(None if failures is None else failures == 0),
+        }
+    )
+    ratios = [lvl["ratio"]["chunks_per_s"] for lvl in levels if lvl["ratio"]["chunks_per_s"] is not None]
+    worst = min(ratios, default=None)
+    out.append(
+        {
+            "target": "load ratio to the bare relay (chunks/s, worst level) >= 0.8",
+            "value": worst,
+            "status": _status(None if worst is None else worst >= 0.8),
+        }
+    )
+    list_ratio = report.get("rest_list", {}).get("ratio_p50")
+    out.append(
+        {
+            "target": "list latency ratio (10,000 / 100 conversations, p50) <= 1.3",
+            "value": list_ratio,
+            "status": _status(None if list_ratio is None else list_ratio <= 1.3),
+        }
+    )
+    return out
+
+
+def _fmt(value, unit: str = "") -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.1f}{unit}" if abs(value) >= 10 else f"{value:.3g}{unit}"
+    return f"{value:,}{unit}" if isinstance(value, int) else f"{value}{unit}"
+
+
+def table(report: dict) -> str:
+    lines = []
+    m = report["machine"]
+    lines.append(f"Machine: {m['cores']} cores, {m['ram_gib']} GiB, {m['cpu_model']}, Python {m['python']}")
+    lines.append(f"Load average at start / end: {m['load_average_at_start']} / {m.get('load_average_at_end')}")
+    lines.append("")
+    lines.append("1. Time added before the first token (send -> first ai_chunk, minus the fake first-token delay)")
+    lines.append(f"   {'cache':<28}{'n':>6}{'p50':>10}{'p95':>10}{'p99':>10}{'max':>10}{'errors':>8}")
+    for name, row in report["time_to_first_token"]["series"].items():
+        lines.append(
+            f"   {name:<28}{row['n']:>6}{_fmt(row['p50_ms'], 'ms'):>10}{_fmt(row['p95_ms'], 'ms'):>10}"
+            f"{_fmt(row['p99_ms'], 'ms'):>10}{_fmt(row['max_ms'], 'ms'):>10}{row['errors']:>8}"
+        )
+    for name, row in report["time_to_first_token"]["series"].items():
+        if row["stopped_by_time_budget"]:
+            lines.append(
+                f"   {name}: stopped by the time budget after {row['n'] + row['errors']}"
+                f" of {row['turns_requested']} turns"
+            )
+    first = report["time_to_first_token"].get("first_turn_after_start_ms")
+    lines.append(f"   first turn after the server started: {_fmt(first, 'ms')}")
+    lines.append("")
+    lines.append("2. Streaming under load (ours vs the bare relay; one daphne process each;")
+    lines.append(
+        "   ratio = ours / relay chunks/s over the whole level, stream = the same over the streaming phase only)"
+    )
+    lines.append(
+        f"   {'streams':>7} {'chunks/s':>10} {'relay':>10} {'ratio':>6} {'stream':>6}"
+        f"  {'p99 gap':>9} {'relay':>9} {'ratio':>6}"
+        f"  {'ttft p99':>9} {'err':>4} {'drop':>4} {'r.err':>5}"
+    )
+    for lvl in report["streaming_under_load"]["levels"]:
+        o, r, q = lvl["ours"], lvl["relay"], lvl["ratio"]
+        lines.append(
+            f"   {lvl['streams']:>7} {_fmt(o['chunks_per_s']):>10} {_fmt(r['chunks_per_s']):>10}"
+            f" {_fmt(q['chunks_per_s']):>6} {_fmt(q['streaming_chunks_per_s']):>6}"
+            f"  {_fmt(o['gap_p99_ms'], 'ms'):>9} {_fmt(r['gap_p99_ms'], 'ms'):>9} {_fmt(q['gap_p99_ms']):>6}"
+            f"  {_fmt(o['first_chunk_p99_ms'], 'ms'):>9} {o['errors']:>4} {o['dropped']:>4}"
+            f" {r['errors'] + r['dropped']:>5}"
+        )
+    lines.append("")
+    lines.append("3. DynamoDB requests per turn (from the counting proxy; max over the samples)")
+    requests = report["dynamodb_requests_per_turn"]
+    for name, kind in requests["kinds"].items():
+        ops = ", ".join(f"{op} {n}" for op, n in sorted(kind["by_operation_max"].items()))
+        lines.append(
+            f"   {name:<28} before first token {kind['before_first_token']['max']:>2}, total {kind['total']['max']:>2}"
+            f"  ({ops})"
+        )
+    lines.append(f"   Scan requests in the whole run: {requests['scans_in_whole_run']}")
+    lines.append("")
+    rest = report["rest_list"]
+    lines.append("4. REST GET /api/conversations and memory")
+    for name, row in rest["series"].items():
+        lines.append(
+            f"   {name:<28} p50 {_fmt(row['p50_ms'], 'ms')}, p95 {_fmt(row['p95_ms'], 'ms')}"
+            f" (n={row['n']}, errors {row['errors']}, DynamoDB {_fmt(row['dynamodb_requests_per_call'])}/call,"
+            f" DynamoDB time p50 {_fmt(row['dynamodb_ms_p50'], 'ms')})"
+        )
+    lines.append(f"   ratio 10,000 / 100 (p50): {_fmt(rest['ratio_p50'])}")
+    for name, row in report["memory_idle_sockets"].items():
+        lines.append(
+            f"   {name}: {_fmt(row['per_1000_sockets_mib'], ' MiB')} per 1,000 idle sockets"
+            f" ({row['sockets_open']} open, RSS {_fmt(row['rss_before_mib'], ' MiB')}"
+            f" -> {_fmt(row['rss_after_mib'], ' MiB')})"
+        )
+    lines.append("")
+    lines.append("Targets")
+    for t in report["targets"]:
+        lines.append(f"   [{t['status']:^12}] {t['target']}: {_fmt(t['value'])}")
+    return "\n".join(lines)

@@ -1,0 +1,139 @@
+"""The offline model (``BEDROCK_MODE=fake``): same interface as the Bedrock backend, no network, deterministic.
+
+It streams a readable Markdown answer word by word, so the local stack and the chat page behave like the real
+thing. Settings (read on every call):
+
+- ``FAKE_MODEL_DELAY_SECONDS``: pause between tokens.
+- ``FAKE_MODEL_FIRST_TOKEN_DELAY_SECONDS``: pause before the first token (time to first token).
+- ``FAKE_MODEL_ANSWER_TOKENS``: 0 = the natural answer; N = an answer of exactly N tokens (benchmarks).
+
+Triggers for offline error testing, written anywhere in the last user message:
+
+- ``[fake:error]``: three tokens, then ``ModelError(code="model_error")`` raised from the iterator (mid-stream).
+- ``[fake:throttle]``: ``ModelError(code="model_throttled")`` raised by ``stream()`` itself (before any token),
+  as the real backend does once its retries are used up.
+
+Usage is an estimate: input = ``usage.tokens.tokens_estimate`` of the system prompt and messages, output = the
+number of tokens streamed. The answer is cut at ``max_tokens`` tokens (stop reason ``max_tokens``, else
+``end_turn``).
+"""
+
+import re
+import threading
+import time
+from collections.abc import Iterator
+
+from django.conf import settings
+
+from conversations.model_events import (
+    ModelEvent,
+    ModelRequest,
+    StreamStop,
+    StreamUsage,
+    TextDelta,
+    model_error,
+    request_text,
+)
+from usage.tokens import tokens_estimate
+
+ERROR_TRIGGER = "[fake:error]"
+THROTTLE_TRIGGER = "[fake:throttle]"
+TOKENS_BEFORE_ERROR = 3
+QUOTE_MAX_CHARS = 200
+TITLE_MAX_WORDS = 6
+FILLER_WORDS = ("lorem", "ipsum", "dolor", "sit", "amet", "consectetur", "adipiscing", "elit")
+_TOKEN = re.compile(r"\s*\S+")
+
+
+def fake_answer(request: ModelRequest) -> str:
+    """The natural answer: names the model and the engine (first line of the system prompt), quotes the question."""
+    question = _last_user_text(request)
+    quote = question if len(question) <= QUOTE_MAX_CHARS else question[:QUOTE_MAX_CHARS].rstrip() + "…"
+    quoted = "\n".join(f"> {line}" for line in quote.splitlines() or [""])
+    engine = request.system_text.strip().splitlines()[0] if request.system_text.strip() else "no system prompt"
+    turn = sum(1 for m in request.messages if m["role"] == "user")
+    return (
+        f"This is the **offline fake model** standing in for `{request.model_id}` "
+        f"(engine: *{engine}*).\n\n"
+        f"You asked:\n\n{quoted}\n\n"
+        f"A real answer would cover:\n\n"
+        f"1. What the question is about ({len(question.split())} words, {len(question)} characters).\n"
+        f"2. The relevant context from the system prompt and {len(request.messages) - 1} earlier messages.\n"
+        f"3. A clear, actionable next step.\n\n"
+        f"```python\nprint({question[:40]!r})\n```\n\n"
+        f"_Turn {turn} of this conversation; set `BEDROCK_MODE=bedrock` for real answers._"
+    )
+
+
+def fake_tokens(request: ModelRequest) -> list[str]:
+    """The streamed pieces: words with their leading whitespace, so joining them gives the answer back exactly."""
+    fixed = settings.FAKE_MODEL_ANSWER_TOKENS
+    if fixed > 0:
+        return [("" if i == 0 else " ") + FILLER_WORDS[i % len(FILLER_WORDS)] for i in range(fixed)]
+    return _TOKEN.findall(fake_answer(request))
+
+
+class FakeModelStream:
+    """Yields the answer's tokens with the configured delays; ``close()`` (from any thread) ends it at once."""
+
+    def __init__(self, request: ModelRequest) -> None:
+        self._request = request
+        self._closed = threading.Event()
+        self._events = self._generate()
+
+    def __iter__(self) -> Iterator[ModelEvent]:
+        return self
+
+    def __next__(self) -> ModelEvent:
+        if self._closed.is_set():
+            raise StopIteration
+        return next(self._events)
+
+    def close(self) -> None:
+        self._closed.set()
+
+    def _generate(self) -> Iterator[ModelEvent]:
+        started = time.monotonic()
+        tokens = fake_tokens(self._request)
+        stop_reason = "end_turn"
+        if len(tokens) > self._request.max_tokens:
+            tokens, stop_reason = tokens[: self._request.max_tokens], "max_tokens"
+        fail_at = min(TOKENS_BEFORE_ERROR, len(tokens)) if ERROR_TRIGGER in _last_user_text(self._request) else None
+        for index, token in enumerate(tokens):
+            delay = settings.FAKE_MODEL_FIRST_TOKEN_DELAY_SECONDS if index == 0 else settings.FAKE_MODEL_DELAY_SECONDS
+            # Event.wait, not sleep: a close() from another thread interrupts the pause.
+            if (delay > 0 and self._closed.wait(delay)) or self._closed.is_set():
+                return
+            if index == fail_at:
+                break
+            yield TextDelta(token)
+        if fail_at is not None:
+            raise model_error("model_error", "fake model: error trigger in the message")
+        yield StreamStop(stop_reason)
+        yield StreamUsage(
+            input_tokens=tokens_estimate(request_text(self._request)),
+            output_tokens=len(tokens),
+            latency_ms=int((time.monotonic() - started) * 1000),
+        )
+
+
+class FakeModel:
+    def stream(self, request: ModelRequest) -> FakeModelStream:
+        if THROTTLE_TRIGGER in _last_user_text(request):
+            raise model_error("model_throttled", "fake model: throttle trigger in the message")
+        return FakeModelStream(request)
+
+    def complete(self, request: ModelRequest) -> tuple[str, StreamUsage]:
+        """A deterministic title: the first words of the last user message."""
+        words = re.findall(r"\w+", _last_user_text(request))[:TITLE_MAX_WORDS]
+        title = " ".join(words) if words else "New conversation"
+        title = title[0].upper() + title[1:]
+        usage = StreamUsage(input_tokens=tokens_estimate(request_text(request)), output_tokens=len(title.split()))
+        return title, usage
+
+    def count_tokens(self, request: ModelRequest) -> int:
+        return tokens_estimate(request_text(request))
+
+
+def _last_user_text(request: ModelRequest) -> str:
+    return next((m["text"] for m in reversed(request.messages) if m["role"] == "user"), "")

@@ -1,0 +1,176 @@
+"""The offline fake model: deterministic Markdown, delays, fixed-size answers, close, error triggers."""
+
+import threading
+import time
+
+import pytest
+
+from conversations.bedrock import ModelError, ModelRequest, StreamStop, StreamUsage, TextDelta, model_backend
+from conversations.fake_model import FakeModel, fake_answer
+from conversations.model_events import request_text
+from usage.tokens import tokens_estimate
+
+
+def make_request(question: str = "How do I *file* taxes?", **overrides) -> ModelRequest:
+    fields = {
+        "model_id": "us.anthropic.claude-sonnet-4-20250514-v1:0",
+        "system_text": "Tax agent\n## Instructions\nBe precise.",
+        "messages": [
+            {"role": "user", "text": "hello"},
+            {"role": "assistant", "text": "hi"},
+            {"role": "user", "text": question},
+        ],
+        "max_tokens": 4096,
+        "temperature": 0.7,
+        "top_p": 0.9,
+    }
+    return ModelRequest(**{**fields, **overrides})
+
+
+def deltas(events) -> list[str]:
+    return [e.text for e in events if isinstance(e, TextDelta)]
+
+
+def test_the_test_settings_select_the_fake():
+    assert isinstance(model_backend(), FakeModel)
+
+
+def test_answer_is_deterministic_readable_markdown():
+    request = make_request()
+
+    first = list(FakeModel().stream(request))
+    second = list(FakeModel().stream(request))
+
+    assert deltas(first) == deltas(second)
+    text = "".join(deltas(first))
+    assert text == fake_answer(request)
+    assert "`us.anthropic.claude-sonnet-4-20250514-v1:0`" in text
+    assert "*Tax agent*" in text
+    assert "> How do I *file* taxes?" in text
+    assert "\n1. " in text
+    assert "```python\n" in text
+    assert "Turn 2 of this conversation" in text
+
+
+def test_answer_is_streamed_word_by_word():
+    events = list(FakeModel().stream(make_request()))
+
+    words = deltas(events)
+    assert len(words) > 20
+    assert all(len(w.split()) == 1 for w in words)
+
+
+def test_stream_ends_with_stop_and_estimated_usage():
+    request = make_request()
+
+    events = list(FakeModel().stream(request))
+
+    assert events[-2] == StreamStop("end_turn")
+    usage = events[-1]
+    assert isinstance(usage, StreamUsage)
+    assert usage.input_tokens == tokens_estimate(request_text(request)) > 0
+    assert usage.output_tokens == len(deltas(events))
+    assert (usage.cache_read_tokens, usage.cache_write_tokens) == (0, 0)
+
+
+def test_max_tokens_cuts_the_answer():
+    events = list(FakeModel().stream(make_request(max_tokens=5)))
+
+    assert len(deltas(events)) == 5
+    assert StreamStop("max_tokens") in events
+    assert events[-1].output_tokens == 5
+
+
+def test_fixed_token_mode_streams_exactly_n_tokens(settings):
+    settings.FAKE_MODEL_ANSWER_TOKENS = 250
+
+    events = list(FakeModel().stream(make_request()))
+
+    assert len(deltas(events)) == 250
+    assert events[-1].output_tokens == 250
+    assert events[-2] == StreamStop("end_turn")
+
+
+def test_delay_between_tokens_and_before_the_first(settings):
+    settings.FAKE_MODEL_ANSWER_TOKENS = 6
+    settings.FAKE_MODEL_DELAY_SECONDS = 0.02
+    settings.FAKE_MODEL_FIRST_TOKEN_DELAY_SECONDS = 0.1
+    stream = FakeModel().stream(make_request())
+
+    started = time.monotonic()
+    next(stream)
+    first_token = time.monotonic() - started
+    list(stream)
+    total = time.monotonic() - started
+
+    assert first_token >= 0.1
+    assert total >= 0.1 + 5 * 0.02
+
+
+def test_close_from_another_thread_interrupts_the_delay(settings):
+    settings.FAKE_MODEL_DELAY_SECONDS = 30.0
+    stream = FakeModel().stream(make_request())
+    assert isinstance(next(stream), TextDelta)  # no delay before the first token
+    received = []
+    reader = threading.Thread(target=lambda: received.extend(stream))
+    reader.start()
+
+    stream.close()
+    reader.join(5)
+
+    assert not reader.is_alive()
+    assert received == []
+    assert list(stream) == []
+
+
+def test_close_between_tokens_ends_the_stream():
+    stream = FakeModel().stream(make_request())
+    next(stream)
+    next(stream)
+
+    stream.close()
+
+    assert list(stream) == []
+
+
+def test_error_trigger_raises_mid_stream():
+    received = []
+
+    with pytest.raises(ModelError) as caught:
+        for event in FakeModel().stream(make_request("please fail [fake:error] now")):
+            received.append(event)
+
+    assert len(received) == 3
+    assert all(isinstance(e, TextDelta) for e in received)
+    assert caught.value.code == "model_error"
+
+
+def test_throttle_trigger_fails_before_the_stream():
+    with pytest.raises(ModelError) as caught:
+        FakeModel().stream(make_request("[fake:throttle]"))
+
+    assert caught.value.code == "model_throttled"
+    assert caught.value.retryable is True
+
+
+def test_complete_returns_a_deterministic_title():
+    request = make_request("how do I file my 2024 taxes online, quickly?")
+
+    title, usage = FakeModel().complete(request)
+
+    assert title == "How do I file my 2024"
+    assert FakeModel().complete(request)[0] == title
+    assert usage.input_tokens == tokens_estimate(request_text(request))
+    assert usage.output_tokens > 0
+
+
+def test_complete_without_words_has_a_fallback_title():
+    title, _ = FakeModel().complete(make_request("?!"))
+
+    assert title == "New conversation"
+
+
+def test_count_tokens_is_an_estimate():
+    request = make_request()
+
+    assert FakeModel().count_tokens(request) == tokens_estimate(request_text(request)) > 0
