@@ -19,7 +19,20 @@ POLL_SECONDS = 2.0
 @dataclass
 class IndexSpec:
     key_schema: dict[str, str]  # attribute name -> HASH | RANGE
-    projection: str
+    projection: str  # ALL | KEYS_ONLY | INCLUDE
+    non_key_attributes: tuple[str, ...] = ()  # of an INCLUDE projection
+
+    @classmethod
+    def from_description(cls, key_schema: list[dict[str, str]], projection: dict[str, Any]) -> "IndexSpec":
+        return cls(
+            _key_schema(key_schema), projection["ProjectionType"], tuple(sorted(projection.get("NonKeyAttributes", [])))
+        )
+
+    def projection_request(self) -> dict[str, Any]:
+        request: dict[str, Any] = {"ProjectionType": self.projection}
+        if self.non_key_attributes:
+            request["NonKeyAttributes"] = list(self.non_key_attributes)
+        return request
 
 
 @dataclass
@@ -68,9 +81,7 @@ def table_spec(model: type) -> TableSpec:
         specs = {}
         for index in schema[kind]:
             attribute_types.update({d["AttributeName"]: d["AttributeType"] for d in index["attribute_definitions"]})
-            specs[index["index_name"]] = IndexSpec(
-                _key_schema(index["key_schema"]), index["projection"]["ProjectionType"]
-            )
+            specs[index["index_name"]] = IndexSpec.from_description(index["key_schema"], index["projection"])
         return specs
 
     ttl = model._ttl_attribute()
@@ -103,8 +114,7 @@ def _compare_indexes(
 ) -> list[str]:
     """Report differing indexes; return the names of missing ones."""
     live_by_name = {
-        index["IndexName"]: IndexSpec(_key_schema(index["KeySchema"]), index["Projection"]["ProjectionType"])
-        for index in live
+        index["IndexName"]: IndexSpec.from_description(index["KeySchema"], index["Projection"]) for index in live
     }
     missing = []
     for name, spec in wanted.items():
@@ -116,8 +126,11 @@ def _compare_indexes(
                 f"{kind} {name} has keys {_describe_keys(found.key_schema)}; "
                 f"the model expects {_describe_keys(spec.key_schema)}"
             )
-        elif found.projection != spec.projection:
-            report.problems.append(f"{kind} {name} projects {found.projection}; the model expects {spec.projection}")
+        elif (found.projection, found.non_key_attributes) != (spec.projection, spec.non_key_attributes):
+            report.problems.append(
+                f"{kind} {name} projects {found.projection} {list(found.non_key_attributes)}; "
+                f"the model expects {spec.projection} {list(spec.non_key_attributes)}"
+            )
     for name in sorted(set(live_by_name) - set(wanted)):
         report.notes.append(f"{kind} {name} exists but no model uses it")
     return missing
@@ -178,14 +191,45 @@ def _wait_until_active(client: Any, table_name: str, index_name: str | None = No
         time.sleep(POLL_SECONDS)
 
 
+def _key_elements(key_schema: dict[str, str]) -> list[dict[str, str]]:
+    return sorted(({"AttributeName": a, "KeyType": k} for a, k in key_schema.items()), key=lambda e: e["KeyType"])
+
+
+def _create_table(client: Any, spec: TableSpec) -> None:
+    """CreateTable through the shared client (PynamoDB's ``create_table`` builds a client per model)."""
+    request: dict[str, Any] = {
+        "TableName": spec.table_name,
+        "KeySchema": _key_elements(spec.key_schema),
+        "AttributeDefinitions": [{"AttributeName": a, "AttributeType": t} for a, t in spec.attribute_types.items()],
+        "BillingMode": PAY_PER_REQUEST_BILLING_MODE,
+    }
+    for kind, indexes in (
+        ("GlobalSecondaryIndexes", spec.global_indexes),
+        ("LocalSecondaryIndexes", spec.local_indexes),
+    ):
+        if indexes:
+            request[kind] = [
+                {
+                    "IndexName": name,
+                    "KeySchema": _key_elements(i.key_schema),
+                    "Projection": i.projection_request(),
+                }
+                for name, i in indexes.items()
+            ]
+    client.create_table(**request)
+    _wait_until_active(client, spec.table_name)
+    if spec.ttl_attribute:
+        client.update_time_to_live(
+            TableName=spec.table_name, TimeToLiveSpecification={"Enabled": True, "AttributeName": spec.ttl_attribute}
+        )
+
+
 def _create_index(client: Any, spec: TableSpec, table: dict[str, Any], name: str) -> None:
     index = spec.global_indexes[name]
     create: dict[str, Any] = {
         "IndexName": name,
-        "KeySchema": sorted(
-            ({"AttributeName": a, "KeyType": k} for a, k in index.key_schema.items()), key=lambda e: e["KeyType"]
-        ),
-        "Projection": {"ProjectionType": index.projection},
+        "KeySchema": _key_elements(index.key_schema),
+        "Projection": index.projection_request(),
     }
     if table.get("BillingModeSummary", {}).get("BillingMode", "PROVISIONED") != PAY_PER_REQUEST_BILLING_MODE:
         throughput = table["ProvisionedThroughput"]
@@ -207,7 +251,7 @@ def table_ensure(model: type, client: Any) -> TableReport:
     spec = table_spec(model)
     table = _describe(client, spec.table_name)
     if table is None:
-        model.create_table(wait=True, billing_mode=PAY_PER_REQUEST_BILLING_MODE)  # also enables TTL
+        _create_table(client, spec)
         report = table_inspect(model, client)
         report.created = True
         return report

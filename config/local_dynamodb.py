@@ -269,12 +269,12 @@ def _replay_snapshot(client: MotoClient, requests: list[dict[str, Any]]) -> None
 def restore(*, endpoint: str, region: str, snapshot_path: Path, journal_path: Path) -> RestoreResult:
     """Load the saved data into a fresh moto server and start journaling (see the module docstring)."""
     client = MotoClient(endpoint, region)
-    client.recorder("stop-recording")
-    if _table_names(client):
+    if _table_names(client):  # checked first: a refused restore must leave a running server's journaling alone
         raise LocalDynamoDBError(
             "the local DynamoDB already holds tables; restore only runs against a freshly started moto_server "
             "(replaying onto existing data would apply writes twice)"
         )
+    client.recorder("stop-recording")
 
     meta, saved = snapshot_read(snapshot_path)
     journal = journal_path.read_bytes() if journal_path.exists() else b""

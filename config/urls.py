@@ -7,6 +7,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("api/", include("config.api_urls")),
+    path("", include("conversations.page_urls")),
 ]
 
 # JSON under /api/, Django's HTML pages elsewhere.

@@ -140,6 +140,16 @@ class PromptDetailApi(APIView):
         )
 
 
+class ProbabilityField(serializers.FloatField):
+    """0..1, kept to 4 decimals: DynamoDB numbers cannot hold magnitudes below 1e-130 (e.g. 9.7e-215)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(min_value=0, max_value=1, **kwargs)
+
+    def to_internal_value(self, data: Any) -> float:
+        return round(super().to_internal_value(data), 4)
+
+
 class PromptInputSerializer(serializers.Serializer):
     name = serializers.CharField(required=False, allow_blank=True, max_length=100)
     description = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
@@ -147,8 +157,8 @@ class PromptInputSerializer(serializers.Serializer):
     modelId = serializers.CharField(
         required=False, allow_blank=True, allow_null=True, max_length=200, help_text="Empty or null: the default."
     )
-    temperature = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=1)
-    topP = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=1)
+    temperature = ProbabilityField(required=False, allow_null=True)
+    topP = ProbabilityField(required=False, allow_null=True)
     maxTokens = serializers.IntegerField(required=False, allow_null=True, min_value=1)
     active = serializers.BooleanField(required=False)
     version = serializers.IntegerField(
@@ -196,7 +206,11 @@ class PromptCreateApi(APIView):
         operation_id="prompts_create",
         summary="Create an engine type, or change the given fields of an existing one (staff)",
         request=PromptInputSerializer,
-        responses={200: PromptSaveOutputSerializer, 201: PromptSaveOutputSerializer, **error_responses(400, 403, 409)},
+        responses={
+            200: PromptSaveOutputSerializer,
+            201: PromptSaveOutputSerializer,
+            **error_responses(400, 403, 404, 409),
+        },
     )
     def post(self, request: Request, engine_type: str) -> Response:
         return _prompt_saved(*_prompt_save(request, engine_type))
@@ -209,7 +223,11 @@ class PromptUpdateApi(APIView):
         operation_id="prompts_update",
         summary="Change the given fields of an engine type, creating it if missing (staff)",
         request=PromptInputSerializer,
-        responses={200: PromptSaveOutputSerializer, 201: PromptSaveOutputSerializer, **error_responses(400, 403, 409)},
+        responses={
+            200: PromptSaveOutputSerializer,
+            201: PromptSaveOutputSerializer,
+            **error_responses(400, 403, 404, 409),
+        },
     )
     def put(self, request: Request, engine_type: str) -> Response:
         return _prompt_saved(*_prompt_save(request, engine_type))

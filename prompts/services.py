@@ -99,7 +99,11 @@ def prompt_create(*, engine_type: str, updated_by: str | None = None, **fields: 
         description=fields.get("description") or "", instruction=fields.get("instruction") or "", files_chars=0
     )
     now = utcnow()
-    prompt = Prompt(engine_type, created_at=now, updated_at=now, updated_by=updated_by, revision=1)
+    # Revisions start at the creation time in milliseconds, not at 1: an engine type deleted and created again
+    # under the same id must never repeat a revision that a process may still hold in its cache. (Each later
+    # change adds 1 and takes longer than a millisecond, so a re-creation always starts above the old ones.)
+    revision = int(now.timestamp() * 1000)
+    prompt = Prompt(engine_type, created_at=now, updated_at=now, updated_by=updated_by, revision=revision)
     for name, value in fields.items():
         setattr(prompt, name, value)
     try:

@@ -33,8 +33,8 @@ async def stored_async(user, conversation_id=CONVERSATION) -> list[Message]:
     return await sync_to_async(stored)(user, conversation_id)
 
 
-async def wait_for(predicate, timeout: float = 5.0):
-    deadline = asyncio.get_running_loop().time() + timeout
+async def wait_for(predicate, within: float = 5.0):
+    deadline = asyncio.get_running_loop().time() + within
     while True:
         value = await sync_to_async(predicate)()
         if value:
@@ -164,7 +164,7 @@ async def test_disconnect_with_finish_setting_completes_the_answer(user, engine,
     await ws.disconnect(timeout=2)
 
     _question, reply = await wait_for(
-        lambda: len(stored(user)) == 2 and stored(user)[1].status == "complete" and stored(user), timeout=10
+        lambda: len(stored(user)) == 2 and stored(user)[1].status == "complete" and stored(user), within=10
     )
     assert "What is a bond?" in reply.content
 
@@ -238,7 +238,6 @@ async def test_in_stream_error_is_an_error_frame_and_the_partial_is_saved_as_err
 
 
 async def test_request_error_before_any_token_saves_no_answer_text(user, engine, fake_bedrock, settings):
-    settings.BEDROCK_MAX_RETRIES = 0
     fake_bedrock.error("AccessDeniedException", status=403, message="no access")
     ws = await ws_connect(user)
     await ws.send_json_to(send_frame())

@@ -151,3 +151,16 @@ def test_upload_extracts_and_records_the_original_size(engine):
 def test_upload_to_an_unknown_engine_type(db):
     with pytest.raises(NotFound):
         knowledge_file_upload(engine_type="nope", file_name="a.txt", data=b"a")
+
+
+def test_a_re_created_engine_type_never_repeats_a_cached_revision(engine):
+    from prompts.services import prompt_delete
+    from prompts.system_prompt import engine_config_get
+
+    old = engine_config_get(engine_type="11")  # now cached in this process
+    prompt_delete(engine_type="11")
+    prompt_create(engine_type="11", instruction="A brand-new engine type under the old id.")
+
+    config = engine_config_get(engine_type="11")
+    assert config.revision > old.revision
+    assert "A brand-new engine type under the old id." in config.system_text

@@ -101,7 +101,13 @@ def test_anonymous_is_refused_everywhere(alice_usage):
 
 
 def test_client_usage_report_records_nothing(user, alice_usage):
-    body = {"userId": alice_usage, "engineType": "11", "inputText": "x" * 5000, "outputText": "y", "userPlan": "premium"}
+    body = {
+        "userId": alice_usage,
+        "engineType": "11",
+        "inputText": "x" * 5000,
+        "outputText": "y",
+        "userPlan": "premium",
+    }
     for url in ("/api/usage/update", "/api/usage", f"/api/usage/{alice_usage}/11"):
         response = client_for(user).post(url, body, format="json")
         assert response.status_code == 200, url
@@ -114,7 +120,9 @@ def test_client_usage_report_records_nothing(user, alice_usage):
 
 
 def test_client_usage_report_for_someone_else_is_forbidden(user, other_user, alice_usage):
-    response = client_for(other_user).post("/api/usage/update", {"userId": alice_usage, "engineType": "11"}, format="json")
+    response = client_for(other_user).post(
+        "/api/usage/update", {"userId": alice_usage, "engineType": "11"}, format="json"
+    )
     assert response.status_code == 403
     missing_engine = client_for(user).post("/api/usage/update", {}, format="json")
     assert missing_engine.status_code == 400 and missing_engine.json()["code"] == "invalid"
@@ -163,7 +171,10 @@ def test_staff_report_pages_top_users(user, other_user, staff_user, alice_usage)
     spend("cognito-sub-3", "11", 1, 1)
     staff = client_for(staff_user)
     first = staff.get("/api/admin/usage?from=2026-05-01&to=2026-05-31&groupBy=user&limit=2").json()
-    assert [(r["key"], r["totalTokens"]) for r in first["rows"]] == [(owner_id(other_user), 4_000), (alice_usage, 1_414)]
+    assert [(r["key"], r["totalTokens"]) for r in first["rows"]] == [
+        (owner_id(other_user), 4_000),
+        (alice_usage, 1_414),
+    ]
     assert first["count"] == 2 and first["totals"]["totalTokens"] == 5_416
     second = staff.get(f"/api/admin/usage?from=2026-05-01&to=2026-05-31&groupBy=user&limit=2&cursor={first['next']}")
     assert [r["key"] for r in second.json()["rows"]] == ["cognito-sub-3"] and second.json()["next"] is None

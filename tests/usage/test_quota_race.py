@@ -56,7 +56,9 @@ def _finish(index: int, reservation) -> None:
     if index % 2:
         quota_release(reservation=reservation)
     else:
-        usage_record(reservation=reservation, model_id=MODEL, input_tokens=140, output_tokens=reservation.max_output_tokens)
+        usage_record(
+            reservation=reservation, model_id=MODEL, input_tokens=140, output_tokens=reservation.max_output_tokens
+        )
 
 
 def _assert_never_exceeded(user_id: str, outcomes: list) -> None:

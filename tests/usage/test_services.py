@@ -101,7 +101,9 @@ def test_reservation_holds_worst_case_until_settled(clock):
 
 def test_stopped_turn_is_recorded_as_estimate_and_flagged(clock):
     reservation = reserve()
-    charge = usage_record(reservation=reservation, model_id=SONNET, input_tokens=1_000, output_tokens=42, estimated=True)
+    charge = usage_record(
+        reservation=reservation, model_id=SONNET, input_tokens=1_000, output_tokens=42, estimated=True
+    )
     assert charge.estimated and charge.recorded
     month = bucket("u1", "2026-05")
     assert (month.total_tokens, month.estimated_count, month.message_count, month.reserved_tokens) == (1_042, 1, 1, 0)

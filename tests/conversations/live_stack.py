@@ -1,0 +1,144 @@
+"""A real local stack for end-to-end tests: a ``moto_server`` process, then a Django server process on it.
+
+Everything listens on 127.0.0.1 on free ports and is stopped (by process id) when the context exits.
+"""
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SETUP_SCRIPT = """
+import django
+from django.core.management import call_command
+django.setup()
+call_command("create_tables")
+call_command("seed")
+call_command("migrate", "--no-input", "--verbosity", "0")
+from django.contrib.auth import get_user_model
+from django.contrib.sessions.backends.db import SessionStore
+from django.contrib.auth import SESSION_KEY, BACKEND_SESSION_KEY, HASH_SESSION_KEY
+user = get_user_model().objects.create_user(username="e2e", password="e2e-password-123")
+session = SessionStore()
+session[SESSION_KEY] = str(user.pk)
+session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+session.create()
+print("SESSION=" + session.session_key)
+"""
+
+
+@dataclass
+class LiveStack:
+    base_url: str
+    ws_url: str
+    session_key: str
+    username: str = "e2e"
+    password: str = "e2e-password-123"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait_for(url: str, process: subprocess.Popen, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args[:3]} exited with {process.returncode}")
+        with contextlib.suppress(OSError):
+            urllib.request.urlopen(url, timeout=1)  # noqa: S310  (a loopback URL built here)
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer within {timeout}s")
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+@contextlib.contextmanager
+def live_stack(tmp_path: Path, *, server: str = "daphne", **extra_env: str) -> Iterator[LiveStack]:
+    """``server="daphne"`` runs ``daphne config.asgi:application``; ``"runserver"`` Django's (daphne) runserver,
+    which also serves static files with DEBUG on."""
+    moto_port, http_port = free_port(), free_port()
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("AWS_", "DJANGO_", "BEDROCK_", "CHAT_", "PYTEST"))
+    }
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings.local",
+        DJANGO_DEBUG="1",
+        DJANGO_DATABASE_PATH=str(tmp_path / "db.sqlite3"),
+        DEV_VAR_DIR=str(tmp_path),
+        AWS_ENDPOINT_URL_DYNAMODB=f"http://127.0.0.1:{moto_port}",
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_REGION="us-east-1",
+        AWS_DEFAULT_REGION="us-east-1",
+        DYNAMODB_TABLE_PREFIX="e2e-",
+        BEDROCK_MODE="fake",
+        FAKE_MODEL_DELAY_SECONDS="0.002",
+        PYTHONPATH=str(ROOT),
+    )
+    env.update(extra_env)
+    logs = tmp_path / "logs"
+    logs.mkdir(exist_ok=True)
+    processes: list[subprocess.Popen] = []
+    try:
+        moto = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)],
+            cwd=ROOT,
+            env=env,
+            stdout=(logs / "moto.log").open("w"),
+            stderr=subprocess.STDOUT,
+        )
+        processes.append(moto)
+        _wait_for(f"http://127.0.0.1:{moto_port}/moto-api/data.json", moto)
+        setup = subprocess.run(
+            [sys.executable, "-c", SETUP_SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+        )
+        assert setup.returncode == 0, setup.stderr[-3000:]
+        session_key = next(line for line in setup.stdout.splitlines() if line.startswith("SESSION="))[8:]
+        if server == "daphne":
+            command = [
+                sys.executable,
+                "-m",
+                "daphne",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(http_port),
+                "config.asgi:application",
+            ]
+        else:
+            command = [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{http_port}"]
+        web = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=(logs / "server.log").open("w"), stderr=subprocess.STDOUT
+        )
+        processes.append(web)
+        _wait_for(f"http://127.0.0.1:{http_port}/healthz", web)
+        yield LiveStack(
+            base_url=f"http://127.0.0.1:{http_port}",
+            ws_url=f"ws://127.0.0.1:{http_port}/ws",
+            session_key=session_key,
+        )
+    finally:
+        for process in reversed(processes):
+            _stop(process)

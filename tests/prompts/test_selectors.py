@@ -1,0 +1,46 @@
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from config.errors import NotFound
+from prompts.models import KnowledgeFile, Prompt
+from prompts.selectors import knowledge_file_get, knowledge_file_list, prompt_get, prompt_list
+
+NOW = datetime(2026, 1, 2, tzinfo=UTC)
+
+
+def test_prompt_get_of_an_unknown_engine_type_is_not_found():
+    with pytest.raises(NotFound) as failure:
+        prompt_get(engine_type="99")
+    assert failure.value.code == "engine_type_not_found"
+
+
+def test_prompt_list_uses_the_index_not_a_scan_and_hides_inactive_ones(monkeypatch):
+    Prompt("11", created_at=NOW, updated_at=NOW).save()
+    Prompt("22", active=False, created_at=NOW, updated_at=NOW).save()
+
+    def no_scan(*args, **kwargs):
+        raise AssertionError("prompt_list must not Scan")
+
+    monkeypatch.setattr(Prompt, "scan", no_scan)
+
+    assert [p.engine_type for p in prompt_list()] == ["11"]
+    assert [p.engine_type for p in prompt_list(include_inactive=True)] == ["11", "22"]
+
+
+def test_knowledge_files_are_listed_by_position_then_age():
+    for file_id, position, age in (("a", 2, 0), ("b", 0, 1), ("c", 1, 3), ("d", 1, 2)):
+        at = NOW - timedelta(minutes=age)
+        KnowledgeFile("11", file_id, file_name=file_id, position=position, created_at=at, updated_at=at).save()
+    KnowledgeFile("22", "other", file_name="other", created_at=NOW, updated_at=NOW).save()
+
+    assert [f.file_id for f in knowledge_file_list(engine_type="11")] == ["b", "c", "d", "a"]
+
+
+def test_knowledge_file_get_is_scoped_to_its_engine_type():
+    KnowledgeFile("11", "f1", file_name="f1", created_at=NOW, updated_at=NOW).save()
+
+    assert knowledge_file_get(engine_type="11", file_id="f1").file_name == "f1"
+    with pytest.raises(NotFound) as failure:
+        knowledge_file_get(engine_type="22", file_id="f1")
+    assert failure.value.code == "file_not_found"

@@ -1,0 +1,169 @@
+"""Usage and plans in the Django admin, over DynamoDB data.
+
+``UsageAccount`` is an unmanaged placeholder that gives the pages their URLs and permissions (view = read
+usage; change = change a user's plan). The list page is a dashboard (daily tokens per engine type as an inline
+SVG chart, top users) with a lookup by user id; a user's page shows the month's figures and daily records and
+changes the plan through ``usage.services.plan_set``, leaving a ``LogEntry`` (who, from, to) for the audit.
+"""
+
+from datetime import timedelta
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.models import CHANGE, LogEntry
+from django.contrib.admin.utils import quote, unquote
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+
+from config.clock import utcnow
+from config.errors import ApplicationError
+from usage.charts import daily_tokens_svg, engine_colours
+from usage.models import UsageAccount
+from usage.plans import PLANS, engine_bucket_key, iso_z, plan_limit
+from usage.reports import daily_by_engine, usage_report
+from usage.selectors import quota_status, usage_bucket_get, usage_daily_list
+from usage.services import plan_set
+
+TOP_USERS = 20
+DEFAULT_CHART_DAYS = 30
+
+
+class RangeForm(forms.Form):
+    start = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    def clean(self):
+        data = super().clean()
+        today = utcnow().date()
+        data["end"] = data.get("end") or today
+        data["start"] = data.get("start") or data["end"] - timedelta(days=DEFAULT_CHART_DAYS - 1)
+        return data
+
+
+class LookupForm(forms.Form):
+    user_id = forms.CharField(label="User id", max_length=200, help_text="A Cognito sub, or local:<pk>.")
+
+
+class PlanForm(forms.Form):
+    plan = forms.ChoiceField(choices=[(plan, f"{plan} ({plan_limit(plan):,} tokens/month)") for plan in PLANS])
+
+
+@admin.register(UsageAccount)
+class UsageAccountAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path("", wrap(self.changelist_view), name="usage_usageaccount_changelist"),
+            path("<str:object_id>/change/", wrap(self.change_view), name="usage_usageaccount_change"),
+        ]
+
+    def _context(self, request, **extra):
+        return {**self.admin_site.each_context(request), "opts": self.opts, **extra}
+
+    def changelist_view(self, request, extra_context=None):
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        lookup = LookupForm(request.GET if "user_id" in request.GET else None)
+        if lookup.is_valid():
+            return HttpResponseRedirect(self._user_url(lookup.cleaned_data["user_id"].strip()))
+        range_form = RangeForm(request.GET)
+        chart = top_users = error = None
+        engines: list[str] = []
+        if not range_form.is_valid():
+            error = "Enter valid dates."
+        else:
+            bounds = range_form.cleaned_data
+            try:
+                days, engines, cells = daily_by_engine(start=bounds["start"], end=bounds["end"])
+                report = usage_report(start=bounds["start"], end=bounds["end"], group_by="user")
+            except ApplicationError as exc:
+                error = exc.message
+            else:
+                chart = daily_tokens_svg(days, engines, cells)
+                top_users = [
+                    {"user_id": row.key, "url": self._user_url(row.key), "totals": row.totals}
+                    for row in report.rows[:TOP_USERS]
+                ]
+                range_form = RangeForm(initial=bounds)
+        context = self._context(
+            request,
+            title="Usage and plans",
+            range_form=range_form,
+            lookup_form=lookup if lookup.is_bound else LookupForm(),
+            chart=chart,
+            legend=list(engine_colours(engines).items()),
+            top_users=top_users,
+            error=error,
+            **(extra_context or {}),
+        )
+        return TemplateResponse(request, "admin/usage/usageaccount/dashboard.html", context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        user_id = unquote(object_id)
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        can_change = self.has_change_permission(request)
+        form = PlanForm(initial={"plan": None})
+        if request.method == "POST":
+            if not can_change:
+                raise PermissionDenied
+            form = PlanForm(request.POST)
+            if form.is_valid():
+                self._plan_change(request, user_id, form.cleaned_data["plan"])
+                return HttpResponseRedirect(self._user_url(user_id))
+        now = utcnow()
+        status = quota_status(user_id=user_id, at=now)
+        if not form.is_bound:
+            form = PlanForm(initial={"plan": status.plan})
+        records = usage_daily_list(user_id=user_id, start=now.date().replace(day=1), end=now.date())
+        engines = sorted({record.engine_type for record in records})
+        context = self._context(
+            request,
+            title=f"Usage of {user_id}",
+            user_id=user_id,
+            status=status,
+            resets_at=iso_z(status.resets_at),
+            month=usage_bucket_get(user_id=user_id, bucket=now.strftime("%Y-%m")),
+            engine_buckets=[
+                (engine, usage_bucket_get(user_id=user_id, bucket=engine_bucket_key(now.strftime("%Y-%m"), engine)))
+                for engine in engines
+            ],
+            records=records[::-1],
+            plan_form=form,
+            can_change=can_change,
+            history=self._plan_history(user_id),
+            **(extra_context or {}),
+        )
+        return TemplateResponse(request, "admin/usage/usageaccount/user.html", context)
+
+    def _plan_change(self, request, user_id: str, plan: str) -> None:
+        before = quota_status(user_id=user_id).plan
+        plan_set(user_id=user_id, plan=plan, changed_by=request.user.get_username())
+        LogEntry.objects.log_actions(
+            user_id=request.user.pk,
+            queryset=[UsageAccount(user_id=user_id)],
+            action_flag=CHANGE,
+            change_message=f"Changed plan from {before} to {plan}.",
+            single_object=True,
+        )
+        messages.success(request, f"Plan of {user_id} changed from {before} to {plan}.")
+
+    def _plan_history(self, user_id: str):
+        content_type = ContentType.objects.get_for_model(UsageAccount, for_concrete_model=False)
+        return (
+            LogEntry.objects.filter(content_type=content_type, object_id=user_id)
+            .select_related("user")
+            .order_by("-action_time")[:20]
+        )
+
+    def _user_url(self, user_id: str) -> str:
+        return reverse("admin:usage_usageaccount_change", args=[quote(user_id)])
