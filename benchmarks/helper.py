@@ -5,15 +5,16 @@ stdin line and answers one ``{"ok": ..., "result"|"error": ...}`` line on stdout
 never appears in the counts and the runner needs no Django of its own.
 
 Commands: ``setup`` (migrate the SQLite auth database, create tables and seed with the project's management
-commands), ``users`` (Django accounts with logged-in sessions, as ``Client.login`` would leave them),
-``touch`` (bump an engine type's revision with ``prompt_touch``: the next turn misses the prompt cache),
-``seed_conversations`` (conversation heads written with BatchWriteItem), ``quit``.
+commands), ``reset`` (wipe moto, then ``setup`` again), ``users`` (Django accounts with logged-in sessions, as
+``Client.login`` would leave them), ``touch`` (bump an engine type's revision with ``prompt_touch``: the next
+turn misses the prompt cache), ``seed_conversations`` (conversation heads written with BatchWriteItem), ``quit``.
 """
 
 import io
 import json
 import sys
 import time
+import urllib.request
 from contextlib import redirect_stdout
 from datetime import timedelta
 
@@ -67,6 +68,15 @@ def setup() -> dict:
     return {"steps": steps, "engines": engines}
 
 
+def reset() -> dict:
+    """Wipe moto (every table) and set the tables and seed data up again."""
+    url = f"{settings.DYNAMODB_ENDPOINT_URL}/moto-api/reset"
+    request = urllib.request.Request(url, method="POST")  # noqa: S310 - the local endpoint, checked at start
+    with urllib.request.urlopen(request, timeout=30):  # noqa: S310 - the local endpoint, checked at start
+        pass
+    return setup()
+
+
 def users(*, prefix: str, count: int) -> list[dict]:
     """Accounts without a usable password, each with a stored login session (cookie value = session key)."""
     user_model = get_user_model()
@@ -116,7 +126,7 @@ def seed_conversations(*, user_id: str, engine: str, count: int) -> dict:
     return {"count": count, "seconds": round(time.monotonic() - started, 3)}
 
 
-COMMANDS = {"setup": setup, "users": users, "touch": touch, "seed_conversations": seed_conversations}
+COMMANDS = {"setup": setup, "reset": reset, "users": users, "touch": touch, "seed_conversations": seed_conversations}
 
 
 def main() -> None:

@@ -152,6 +152,12 @@ def table(report: dict) -> str:
             f"{_fmt(row['p99_ms'], 'ms'):>10}{_fmt(row['max_ms'], 'ms'):>10}{row['errors']:>8}"
         )
     for name, row in report["time_to_first_token"]["series"].items():
+        rest = row["without_dynamodb"]
+        lines.append(
+            f"   {name + ' minus DynamoDB time':<28}{rest['n']:>6}{_fmt(rest['p50_ms'], 'ms'):>10}"
+            f"{_fmt(rest['p95_ms'], 'ms'):>10}{_fmt(rest['p99_ms'], 'ms'):>10}{_fmt(rest['max_ms'], 'ms'):>10}"
+        )
+    for name, row in report["time_to_first_token"]["series"].items():
         if row["stopped_by_time_budget"]:
             lines.append(
                 f"   {name}: stopped by the time budget after {row['n'] + row['errors']}"
@@ -167,7 +173,7 @@ def table(report: dict) -> str:
     lines.append(
         f"   {'streams':>7} {'chunks/s':>10} {'relay':>10} {'ratio':>6} {'stream':>6}"
         f"  {'p99 gap':>9} {'relay':>9} {'ratio':>6}"
-        f"  {'ttft p99':>9} {'err':>4} {'drop':>4} {'r.err':>5}"
+        f"  {'ttft p99':>9} {'err':>4} {'drop':>4} {'r.err':>5} {'ddb5xx':>6}"
     )
     for lvl in report["streaming_under_load"]["levels"]:
         o, r, q = lvl["ours"], lvl["relay"], lvl["ratio"]
@@ -176,7 +182,7 @@ def table(report: dict) -> str:
             f" {_fmt(q['chunks_per_s']):>6} {_fmt(q['streaming_chunks_per_s']):>6}"
             f"  {_fmt(o['gap_p99_ms'], 'ms'):>9} {_fmt(r['gap_p99_ms'], 'ms'):>9} {_fmt(q['gap_p99_ms']):>6}"
             f"  {_fmt(o['first_chunk_p99_ms'], 'ms'):>9} {o['errors']:>4} {o['dropped']:>4}"
-            f" {r['errors'] + r['dropped']:>5}"
+            f" {r['errors'] + r['dropped']:>5} {o.get('dynamodb_errors', 0):>6}"
         )
     lines.append("")
     lines.append("3. DynamoDB requests per turn (from the counting proxy; max over the samples)")

@@ -51,6 +51,7 @@ READ_OPERATIONS = frozenset(
         "TransactGetItems",
     }
 )
+ENTRY_START = '{"headers"'  # how moto's recorder starts every entry
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 SNAPSHOT_FORMAT = 1
 BATCH_SIZE = 25  # BatchWriteItem's limit
@@ -68,7 +69,7 @@ class RestoreResult:
     journal_requests: int
     journal_refused: int  # replayed writes DynamoDB refused, as it did the first time (e.g. a failed condition)
     journal_skipped: bool  # the journal was already part of the snapshot (a crash after the last compaction)
-    journal_damaged: bool  # the journal ended in a partial request (hard kill while it was being written)
+    journal_damaged: bool  # the journal held a partial request (hard kill while it was being written), skipped
 
 
 class MotoClient:
@@ -136,8 +137,12 @@ def journal_requests(data: bytes) -> tuple[list[tuple[str, dict[str, str], bytes
         try:
             entry, position = decoder.raw_decode(text, position)
         except json.JSONDecodeError:
-            damaged = True  # a request cut off by a hard kill; it never reached DynamoDB either
-            break
+            # A request cut off by a hard kill (it never reached DynamoDB either): resume at the next entry.
+            damaged = True
+            position = text.find(ENTRY_START, position + 1)
+            if position < 0:
+                break
+            continue
         headers = entry.get("headers") or {}
         operation = headers.get("X-Amz-Target", "").removeprefix(TARGET_PREFIX)
         if not headers.get("X-Amz-Target", "").startswith(TARGET_PREFIX) or operation in READ_OPERATIONS:

@@ -6,7 +6,7 @@ or body is only a claim: it must name the caller, unless the caller is staff.
 
 from typing import Any
 
-from rest_framework.permissions import SAFE_METHODS, BasePermission
+from rest_framework.permissions import BasePermission
 
 from config.errors import Forbidden
 from config.identity import owner_id
@@ -17,18 +17,6 @@ class IsStaff(BasePermission):
 
     def has_permission(self, request: Any, view: Any) -> bool:
         return bool(request.user and request.user.is_authenticated and request.user.is_staff)
-
-
-class IsStaffOrReadOnly(BasePermission):
-    """Every authenticated user reads; only staff write."""
-
-    message = "Only staff can change this."
-
-    def has_permission(self, request: Any, view: Any) -> bool:
-        user = request.user
-        if not (user and user.is_authenticated):
-            return False
-        return request.method in SAFE_METHODS or bool(user.is_staff)
 
 
 def target_owner_id(user: Any, claimed_user_id: str | None) -> str:

@@ -25,7 +25,6 @@ from config.authentication import KeysUnavailable, TokenRejected, cognito_token_
 SUBPROTOCOL = "bearer"
 BEARER_SUBPROTOCOL_PREFIX = "bearer."
 CLOSE_UNAUTHENTICATED = 4401
-CLOSE_FORBIDDEN = 4403
 CLOSE_AUTH_UNAVAILABLE = 1013  # "try again later"
 
 

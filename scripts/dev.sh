@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 # Optional .env (KEY=VALUE lines); a variable already set in the environment wins over the file.
 if [[ -f .env ]]; then
-  while IFS='=' read -r key value; do
+  while IFS='=' read -r key value || [[ -n "$key" ]]; do
     [[ "$key" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || continue
     [[ -n "${!key+set}" ]] || export "$key=$value"
   done < .env

@@ -53,6 +53,7 @@ def test_smoke_report_has_time_to_first_token_for_warm_and_cold_cache(smoke_repo
     for row in series.values():
         assert row["n"] >= 1
         assert all(_number(row[key]) for key in ("p50_ms", "p95_ms", "p99_ms"))
+        assert all(_number(row["without_dynamodb"][key]) for key in ("p50_ms", "p95_ms", "p99_ms"))
 
 
 @pytest.mark.server

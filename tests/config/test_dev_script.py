@@ -53,6 +53,9 @@ def test_dev_script_serves_health_and_admin_then_ctrl_c_stops_everything(tmp_pat
         PORT=str(port),
         MOTO_PORT=str(moto_port),
         DEV_VAR_DIR=str(tmp_path / "var"),
+        # Set explicitly, so a developer's .env (which the script reads) cannot point them elsewhere.
+        DJANGO_DATABASE_PATH=str(tmp_path / "var" / "db.sqlite3"),
+        BEDROCK_MODE="fake",
         DEV_ADMIN_USERNAME="dev",
         DEV_ADMIN_PASSWORD="dev-password-123",
     )

@@ -30,11 +30,12 @@ def test_journal_keeps_writes_skips_reads_and_survives_interleaved_and_cut_off_e
     get = journal_line("GetItem", {"TableName": "t", "Key": {"k": {"S": "a"}}})
     update = journal_line("UpdateItem", {"TableName": "t", "Key": {"k": {"S": "a"}}})
     # moto writes a long request and its newline separately: two requests can share a line.
-    data = (put + "\n" + get + update + "\n\n" + put[:40]).encode()
+    delete = journal_line("DeleteItem", {"TableName": "t", "Key": {"k": {"S": "a"}}})
+    data = (put + "\n" + get + update + "\n\n" + put[:60] + "\n" + delete + "\n" + put[:40]).encode()
 
     requests, damaged = journal_requests(data)
 
-    assert [operation for operation, _, _ in requests] == ["PutItem", "UpdateItem"]
+    assert [operation for operation, _, _ in requests] == ["PutItem", "UpdateItem", "DeleteItem"]
     assert json.loads(requests[0][2])["Item"] == {"k": {"S": "a"}}
     assert requests[0][1] == {"Authorization": "AWS4 ..."}
     assert damaged

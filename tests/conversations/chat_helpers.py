@@ -53,7 +53,7 @@ def send_frame(**fields: Any) -> dict[str, Any]:
     return {k: v for k, v in frame.items() if v is not ...}
 
 
-async def frames_until(communicator: WebsocketCommunicator, *types: str, wait: float = 5.0) -> list[dict]:
+async def frames_until(communicator: WebsocketCommunicator, *types: str, wait: float = 20.0) -> list[dict]:
     """Every frame received up to and including the first one whose type is in ``types``."""
     frames = []
     while True:

@@ -54,5 +54,5 @@ class Command(BaseCommand):
             )
         if result.journal_damaged:
             self.stdout.write(
-                self.style.WARNING("  the journal ended in a partly written request (hard kill); it was skipped")
+                self.style.WARNING("  the journal held a partly written request (hard kill); it was skipped")
             )
