@@ -170,6 +170,13 @@ async def counted_turn(stack: Stack, ws, *, engine: str, conversation_id: str) -
     }
 
 
+async def reset_and_warm(helper: Helper, ws, engine: str) -> None:
+    """Fresh tables, then one turn that is not measured: the server's caches see the re-seeded engine type."""
+    reset_dynamodb(helper)
+    await client.run_turn(ws, engine=engine, conversation_id=client.new_conversation_id(engine), message=MESSAGE)
+    await asyncio.sleep(TURN_QUIET_SECONDS * 3)  # its trailing writes
+
+
 # -- measurements ---------------------------------------------------------------------------------------------------
 
 
@@ -187,7 +194,7 @@ async def measure_latency(
         )
         series = {}
         for cache in ("warm", "cold"):
-            reset_dynamodb(helper)
+            await reset_and_warm(helper, ws, engine)
             added, without_dynamodb, errors, outcomes = [], [], 0, Counter()
             conversation = client.new_conversation_id(engine)
             deadline = time.monotonic() + args.series_seconds
@@ -221,7 +228,7 @@ async def measure_latency(
                 "stopped_by_time_budget": sum(outcomes.values()) < args.turns,
             }
 
-        reset_dynamodb(helper)
+        await reset_and_warm(helper, ws, engine)
         kinds: dict[str, list] = {"warm_new_conversation": [], "warm_follow_up": [], "cold_follow_up": []}
         for _ in range(args.request_samples):
             conversation = client.new_conversation_id(engine)

@@ -89,6 +89,12 @@ class FakeModelStream:
             raise StopIteration
         return next(self._events)
 
+    def __enter__(self) -> "FakeModelStream":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def close(self) -> None:
         self._closed.set()
 

@@ -56,6 +56,8 @@ def fake_bedrock(settings, monkeypatch):
     fake = FakeBedrock()
     fake.install(bedrock_client())
     yield fake
+    for raw in fake.streams:  # a held or slow stream must not keep an I/O thread busy after the test
+        raw.close()
     bedrock_client_reset()
 
 

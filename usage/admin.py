@@ -23,7 +23,7 @@ from config.errors import ApplicationError
 from usage.charts import daily_tokens_svg, engine_colours
 from usage.models import UsageAccount
 from usage.plans import PLANS, engine_bucket_key, iso_z, plan_limit
-from usage.reports import daily_by_engine, usage_report
+from usage.reports import usage_overview
 from usage.selectors import quota_status, usage_bucket_get, usage_daily_list
 from usage.services import plan_set
 
@@ -83,15 +83,15 @@ class UsageAccountAdmin(admin.ModelAdmin):
         else:
             bounds = range_form.cleaned_data
             try:
-                days, engines, cells = daily_by_engine(start=bounds["start"], end=bounds["end"])
-                report = usage_report(start=bounds["start"], end=bounds["end"], group_by="user")
+                overview = usage_overview(start=bounds["start"], end=bounds["end"])
             except ApplicationError as exc:
                 error = exc.message
             else:
-                chart = daily_tokens_svg(days, engines, cells)
+                engines = overview.engines
+                chart = daily_tokens_svg(overview.days, overview.engines, overview.cells)
                 top_users = [
                     {"user_id": row.key, "url": self._user_url(row.key), "totals": row.totals}
-                    for row in report.rows[:TOP_USERS]
+                    for row in overview.users.rows[:TOP_USERS]
                 ]
                 range_form = RangeForm(initial=bounds)
         context = self._context(

@@ -101,21 +101,36 @@ def usage_summary(*, user_id: str, start: date, end: date, group_by: str) -> Rep
     return _grouped(usage_daily_list(user_id=user_id, start=start, end=end), start=start, end=end, group_by=group_by)
 
 
+def _records_by_day(start: date, end: date) -> list[DailyUsage]:
+    return [record for day in usage_days(start, end) for record in usage_daily_for_day(day=day)]
+
+
 def usage_report(*, start: date, end: date, group_by: str) -> Report:
     """Everyone's usage in ``[start, end]`` grouped by user, engine type or day (staff)."""
     report_range_check(start, end)
-    records = (record for day in usage_days(start, end) for record in usage_daily_for_day(day=day))
-    return _grouped(records, start=start, end=end, group_by=group_by)
+    return _grouped(_records_by_day(start, end), start=start, end=end, group_by=group_by)
 
 
-def daily_by_engine(*, start: date, end: date) -> tuple[list[str], list[str], dict[tuple[str, str], int]]:
-    """Days, engine types and total tokens per (day, engine type): the admin chart's data."""
+@dataclass
+class Overview:
+    """The admin dashboard's data: tokens per (day, engine type) for the chart, and users biggest first."""
+
+    days: list[str]
+    engines: list[str]
+    cells: dict[tuple[str, str], int]
+    users: Report
+
+
+def usage_overview(*, start: date, end: date) -> Overview:
     report_range_check(start, end)
-    days = [day.isoformat() for day in usage_days(start, end)]
+    records = _records_by_day(start, end)
     cells: dict[tuple[str, str], int] = {}
-    for day in usage_days(start, end):
-        for record in usage_daily_for_day(day=day):
-            cell = (record.day, record.engine_type)
-            cells[cell] = cells.get(cell, 0) + int(record.total_tokens or 0)
-    engines = sorted({engine for _, engine in cells})
-    return days, engines, cells
+    for record in records:
+        cell = (record.day, record.engine_type)
+        cells[cell] = cells.get(cell, 0) + int(record.total_tokens or 0)
+    return Overview(
+        days=[day.isoformat() for day in usage_days(start, end)],
+        engines=sorted({engine for _, engine in cells}),
+        cells=cells,
+        users=_grouped(records, start=start, end=end, group_by="user"),
+    )

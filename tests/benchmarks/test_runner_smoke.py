@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SMOKE_TIMEOUT_SECONDS = 240
+SMOKE_TIMEOUT_SECONDS = 420
 
 
 def _number(value) -> bool:

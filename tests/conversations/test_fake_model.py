@@ -133,6 +133,13 @@ def test_close_between_tokens_ends_the_stream():
     assert list(stream) == []
 
 
+def test_context_manager_closes_on_early_exit():
+    with FakeModel().stream(make_request()) as stream:
+        next(stream)
+
+    assert list(stream) == []
+
+
 def test_error_trigger_raises_mid_stream():
     received = []
 
