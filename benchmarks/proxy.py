@@ -4,8 +4,14 @@ Run as ``python -m benchmarks.proxy --upstream http://127.0.0.1:PORT``; it liste
 prints that port on its first stdout line. The server under test talks to DynamoDB only through it, so the log
 holds every botocore call (retries included) whatever code path made it.
 
+Requests are forwarded one at a time: moto's TransactWriteItems deep-copies the tables it touches while other
+request threads write to them, and fails with "dictionary changed size during iteration" (HTTP 500) under
+concurrency. moto serves one request at a time anyway (one process, the GIL), so the lock costs little; the time
+a request waits for it is part of its logged DynamoDB time, as the server under test experiences it.
+
 ``GET /__bench/log?since=N`` returns the entries with a sequence number greater than N:
-``{"seq": last, "entries": [[seq, started_unix, operation, upstream_ms, status], ...]}``.
+``{"seq": last, "entries": [[seq, started_unix, operation, dynamodb_ms, status, moto_ms], ...]}``
+(``dynamodb_ms`` includes the wait for the lock, ``moto_ms`` is moto's own time).
 """
 
 import argparse
@@ -27,14 +33,14 @@ MAX_ENTRIES = 2_000_000
 class RequestLog:
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._entries: list[tuple[int, float, str, float, int]] = []
+        self._entries: list[tuple[int, float, str, float, int, float]] = []
         self._seq = 0
 
-    def add(self, started: float, operation: str, upstream_ms: float, status: int) -> None:
+    def add(self, started: float, operation: str, total_ms: float, status: int, moto_ms: float) -> None:
         with self._lock:
             self._seq += 1
             if len(self._entries) < MAX_ENTRIES:
-                self._entries.append((self._seq, started, operation, round(upstream_ms, 3), status))
+                self._entries.append((self._seq, started, operation, round(total_ms, 3), status, round(moto_ms, 3)))
 
     def since(self, seq: int) -> dict:
         with self._lock:
@@ -46,6 +52,8 @@ class RequestLog:
 
 
 def make_handler(upstream_host: str, upstream_port: int, log: RequestLog) -> type[BaseHTTPRequestHandler]:
+    upstream_lock = threading.Lock()
+
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive towards botocore, like a real DynamoDB endpoint
 
@@ -71,18 +79,21 @@ def make_handler(upstream_host: str, upstream_port: int, log: RequestLog) -> typ
             operation = target.rsplit(".", 1)[-1] if target else f"{self.command} {urlsplit(self.path).path}"
             headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
             clock = time.perf_counter()
-            upstream = http.client.HTTPConnection(upstream_host, upstream_port, timeout=UPSTREAM_TIMEOUT_SECONDS)
-            try:
-                upstream.request(self.command, self.path, body=body, headers=headers)
-                response = upstream.getresponse()
-                payload = response.read()
-                status = response.status
-                reply_headers = [(k, v) for k, v in response.getheaders() if k.lower() not in HOP_BY_HOP]
-            except OSError as exc:
-                status, payload, reply_headers = 502, f"proxy: upstream failed: {exc}".encode(), []
-            finally:
-                upstream.close()
-            log.add(started, operation, (time.perf_counter() - clock) * 1000, status)
+            with upstream_lock:
+                served = time.perf_counter()
+                upstream = http.client.HTTPConnection(upstream_host, upstream_port, timeout=UPSTREAM_TIMEOUT_SECONDS)
+                try:
+                    upstream.request(self.command, self.path, body=body, headers=headers)
+                    response = upstream.getresponse()
+                    payload = response.read()
+                    status = response.status
+                    reply_headers = [(k, v) for k, v in response.getheaders() if k.lower() not in HOP_BY_HOP]
+                except OSError as exc:
+                    status, payload, reply_headers = 502, f"proxy: upstream failed: {exc}".encode(), []
+                finally:
+                    upstream.close()
+                moto_ms = (time.perf_counter() - served) * 1000
+            log.add(started, operation, (time.perf_counter() - clock) * 1000, status, moto_ms)
             self._reply(status, reply_headers, payload)
 
         def _reply(self, status: int, headers: list[tuple[str, str]], payload: bytes) -> None:
