@@ -270,12 +270,14 @@ async def measure_latency(
 def http_get(base: str, path: str, session: str) -> tuple[int, float]:
     url = urlsplit(base)
     connection = http.client.HTTPConnection(url.hostname, url.port, timeout=HTTP_TIMEOUT_SECONDS)
+    clock = time.perf_counter()
     try:
-        clock = time.perf_counter()
         connection.request("GET", path, headers={"Cookie": f"sessionid={session}", "Accept": "application/json"})
         response = connection.getresponse()
         response.read()
         return response.status, time.perf_counter() - clock
+    except (OSError, http.client.HTTPException):
+        return 0, time.perf_counter() - clock  # counted as an error (status 0), not a crash of the run
     finally:
         connection.close()
 
