@@ -1,15 +1,18 @@
 """One chat turn: a user message in, a streamed, persisted assistant answer out.
 
-``turn_run`` is the use case the WebSocket consumer calls. Its steps and their DynamoDB requests (a warm engine
-cache; see docs/websocket-protocol.md, "Cost of a turn"):
+``turn_run`` is the use case the WebSocket consumer calls. Its steps and their DynamoDB requests (warm engine and
+plan caches; see docs/websocket-protocol.md, "Cost of a turn"):
 
-1. ``turn_begin``: **one** ``TransactWriteItems`` that, all or nothing, checks the cached engine revision is still
-   current and active, claims the idempotency key, stores the user message, creates the conversation if needed
-   and takes its one-generation lease, and takes one of the user's generation slots (cap across processes).
-2. ``history_load``: **one** Query of the last messages, turned into alternating user/assistant turns.
-3. ``quota_reserve`` (usage app), then the model stream, read event by event.
-4. ``turn_finish``: **one** ``TransactWriteItems`` that stores the assistant message (usage, cost, status), and
-   releases the lease, the slot and the idempotency key's "running" state, before ``chat_end`` is sent.
+1. ``turn_begin``: ``history_load``, **one** consistent Query of the last messages (skipped for a conversation
+   the server creates now), turned into alternating user/assistant turns, which size the input estimate; then
+   **one** ``TransactWriteItems`` that, all or nothing, checks the cached engine revision is still current and
+   active, claims the idempotency key, stores the user message, creates the conversation if needed and takes its
+   one-generation lease, takes one of the user's generation slots (cap across processes), and reserves the quota
+   (usage app's ``QuotaClaim``: plan check, reservation item, conditional bucket updates).
+2. The model stream, read event by event.
+3. ``turn_finish``: **one** ``TransactWriteItems`` that stores the assistant message (usage, cost, status),
+   releases the lease, the slot and the idempotency key's "running" state, and settles or releases the quota
+   reservation (usage app's ``ReservationClose``), before ``chat_end`` is sent.
 
 Blocking functions here are plain sync code; ``turn_run`` calls each through ``config.aio.run_io``.
 """
@@ -24,25 +27,33 @@ from typing import Any
 from django.conf import settings
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.expressions.condition import size
-from pynamodb.transactions import TransactWrite
 
 from config.aio import run_io
 from config.clock import utcnow
-from config.dynamodb import connection
 from config.errors import ApplicationError, Conflict, RateLimited, ValidationFailed
+from config.transactions import NamedTransactWrite
 from conversations.bedrock import ModelRequest, StreamStop, StreamUsage, TextDelta, model_backend
 from conversations.ids import is_valid_conversation_id, message_key, new_conversation_id, new_message_id
 from conversations.models import ActiveGenerations, Conversation, IdempotencyRecord, Message
 from prompts.models import Prompt
 from prompts.system_prompt import EngineConfig, engine_config_get
-from usage.services import Reservation, quota_release, quota_reserve, usage_record
+from usage.services import (
+    QuotaClaim,
+    Reservation,
+    ReservationClose,
+    quota_claim_start,
+    quota_release_build,
+    usage_settlement_build,
+)
 from usage.tokens import tokens_estimate
 
 logger = logging.getLogger(__name__)
 
 FALLBACK_TITLE_CHARS = 50
 IDEMPOTENCY_KEY_MAX_CHARS = 128
-_BEGIN_ATTEMPTS = 3
+_ENGINE_REFRESHES = 3
+_BEGIN_ATTEMPTS = 16
+_FINISH_ATTEMPTS = 6
 _END = object()
 _STOPPED = object()
 
@@ -62,7 +73,11 @@ class TurnRequest:
 
 @dataclass(frozen=True)
 class Turn:
-    """A begun turn: the user message is stored, the lease and a generation slot are held."""
+    """A begun turn: the user message is stored, the lease, a generation slot and the quota reservation are held.
+
+    ``refusal`` is set (and ``reservation`` None) when the quota refused the send: the turn is stored, with that
+    error as its answer, and no model is called.
+    """
 
     request: TurnRequest
     conversation_id: str
@@ -73,6 +88,11 @@ class Turn:
     slot: str
     config: EngineConfig
     started_at: datetime
+    history: list[Message]
+    model_request: ModelRequest
+    input_estimate: int
+    reservation: Reservation | None
+    refusal: ApplicationError | None = None
 
 
 @dataclass(frozen=True)
@@ -224,17 +244,51 @@ def _slot_entry(turn_id: str, expires_at: datetime) -> str:
     return f"{turn_id}|{int(expires_at.timestamp())}"
 
 
-def _cancelled_items(exc: TransactWriteError, names: list[str]) -> set[str]:
-    reasons = exc.cancellation_reasons or []
-    return {name for name, reason in zip(names, reasons, strict=False) if reason and reason.code}
+def _model_request_build(
+    request: TurnRequest, config: EngineConfig, history: list[Message]
+) -> tuple[ModelRequest, int]:
+    """The model request (before any quota clamp) and its estimated input tokens."""
+    turns = history_turns(
+        history, max_turns=settings.CHAT_HISTORY_MAX_TURNS, token_budget=settings.CHAT_HISTORY_TOKEN_BUDGET
+    )
+    model_request = ModelRequest(
+        model_id=config.model_id,
+        system_text=config.system_text,
+        messages=[*turns, {"role": "user", "text": request.message}],
+        max_tokens=config.max_tokens,
+        temperature=config.temperature,
+        top_p=config.top_p,
+    )
+    estimate = tokens_estimate(config.system_text) + sum(tokens_estimate(m["text"]) for m in model_request.messages)
+    return model_request, estimate
 
 
 def turn_begin(*, request: TurnRequest) -> Turn | TurnReplay:
-    """Claim everything the turn needs in one transaction; sort out whichever claim failed."""
+    """Read the history, then claim everything the turn needs in one transaction; sort out whichever claim failed.
+
+    The history is read before the claims, so the reservation is sized by the real input. A conversation id the
+    server makes up now is new: it has no history to read.
+    """
     config = _engine_configs.get(request.engine_type) or _engine_config_fresh(request.engine_type)
     conversation_id = request.conversation_id or new_conversation_id()
+    turn_id = new_message_id()
+    history: list[Message] = []
+    if request.conversation_id is not None:
+        history = history_load(user_id=request.user_id, conversation_id=conversation_id, before_message_id=turn_id)
+    claim: QuotaClaim | None = quota_claim_start(
+        user_id=request.user_id, engine_type=request.engine_type, is_staff=request.is_staff
+    )
+    refusal: ApplicationError | None = None
+    refreshes = 0
     for _attempt in range(_BEGIN_ATTEMPTS):
-        turn_id = new_message_id()
+        model_request, estimate = _model_request_build(request, config, history)
+        reservation = None
+        if claim is not None:
+            try:
+                reservation = claim.draft(estimated_input_tokens=estimate, max_output_tokens=config.max_tokens)
+                model_request = replace(model_request, max_tokens=reservation.max_output_tokens)
+            except ApplicationError as exc:  # quota_exceeded, quota_busy: stored as this turn's answer
+                claim, refusal = None, exc
         now = utcnow()
         expires_at = now + timedelta(seconds=settings.CHAT_TURN_LEASE_SECONDS)
         turn = Turn(
@@ -247,98 +301,117 @@ def turn_begin(*, request: TurnRequest) -> Turn | TurnReplay:
             slot=_slot_entry(turn_id, expires_at),
             config=config,
             started_at=now,
+            history=history,
+            model_request=model_request,
+            input_estimate=estimate,
+            reservation=reservation,
+            refusal=refusal,
         )
+        tx = NamedTransactWrite()
         try:
-            _begin_write(turn, now=now, lease_expires_at=expires_at)
+            with tx:
+                _begin_items(tx, turn, now=now, lease_expires_at=expires_at)
+                if claim is not None:
+                    claim.write(tx)
         except TransactWriteError as exc:
-            # Items in the order PynamoDB sends them: condition checks, puts, updates.
-            failed = _cancelled_items(exc, ["prompt", "idempotency", "message", "conversation", "slots"])
+            failed = tx.failed(exc)
             if not failed:
+                if tx.conflicted(exc):
+                    continue
                 raise
             if "idempotency" in failed:
                 return _replay_or_refuse(request=request, conversation_id=conversation_id)
-            if "prompt" in failed:
-                config = _engine_config_fresh(request.engine_type)
-                continue
             if "conversation" in failed:
                 raise Conflict(
                     "An answer is still being generated in this conversation; wait for it or stop it.",
                     code="generation_in_progress",
                     retryable=True,
                 ) from exc
-            if "slots" in failed:
-                if _slots_prune(user_id=request.user_id, now=now):
-                    continue
+            if "prompt" in failed:
+                refreshes += 1
+                if refreshes > _ENGINE_REFRESHES:
+                    raise RateLimited("The engine type is changing; try again.", code="engine_type_changing") from exc
+                config = _engine_config_fresh(request.engine_type)
+            if "slots" in failed and not _slots_prune(user_id=request.user_id, now=now):
                 raise RateLimited(
                     f"You already have {settings.CHAT_MAX_CONCURRENT_GENERATIONS_PER_USER} answers being generated; "
                     "wait for one to finish.",
                     code="too_many_generations",
                 ) from exc
-            raise
+            if claim is not None:
+                try:
+                    claim.revise(failed)
+                except ApplicationError as refused:
+                    claim, refusal = None, refused
+            turn_id = new_message_id()
+            continue
         return turn
-    raise RateLimited("The engine type is changing; try again.", code="engine_type_changing")
+    raise RateLimited("Too many sends at once; try again in a moment.", code="quota_busy")
 
 
-def _begin_write(turn: Turn, *, now: datetime, lease_expires_at: datetime) -> None:
+def _begin_items(tx: NamedTransactWrite, turn: Turn, *, now: datetime, lease_expires_at: datetime) -> None:
     request = turn.request
     user_id = request.user_id
     conversation = Conversation(user_id, turn.conversation_id)
     conversation.version = 0  # makes PynamoDB ADD 1 to the stored version instead of resetting it to 1
-    with TransactWrite(connection=connection()) as tx:
-        tx.condition_check(
-            Prompt,
-            request.engine_type,
-            condition=(Prompt.revision == turn.config.revision) & (Prompt.active == True),  # noqa: E712
-        )
-        tx.save(
-            IdempotencyRecord(
-                f"{user_id}#{turn.idempotency_key}",
-                conversation_id=turn.conversation_id,
-                status="running",
-                turn_id=turn.turn_id,
-                user_message_id=turn.user_message_id,
-                assistant_message_id=turn.assistant_message_id,
-                created_at=now,
-                expires_at=now + timedelta(seconds=settings.CHAT_IDEMPOTENCY_TTL_SECONDS),
-            ),
-            condition=IdempotencyRecord.key.does_not_exist(),
-        )
-        tx.save(
-            Message(
-                message_key(user_id, turn.conversation_id),
-                turn.user_message_id,
-                role="user",
-                content=request.message,
-                created_at=now,
-                status="complete",
-                turn_id=turn.turn_id,
-                idempotency_key=turn.idempotency_key,
-                engine_type=request.engine_type,
-            )
-        )
-        tx.update(
-            conversation,
-            actions=[
-                # An unknown id creates the conversation; it is keyed by the owner, so it can never be another's.
-                Conversation.engine_type.set(Conversation.engine_type | request.engine_type),
-                Conversation.user_engine.set(Conversation.user_engine | f"{user_id}#{request.engine_type}"),
-                Conversation.created_at.set(Conversation.created_at | now),
-                Conversation.title.set(Conversation.title | _fallback_title(request.message)),
-                Conversation.title_source.set(Conversation.title_source | "message"),
-                Conversation.updated_at.set(now),
-                Conversation.message_count.add(1),
-                Conversation.active_turn_id.set(turn.turn_id),
-                Conversation.active_turn_expires_at.set(lease_expires_at),
-            ],
-            condition=Conversation.active_turn_id.does_not_exist() | (Conversation.active_turn_expires_at < now),
-            add_version_condition=False,
-        )
-        tx.update(
-            ActiveGenerations(user_id),
-            actions=[ActiveGenerations.turns.add({turn.slot})],
-            condition=ActiveGenerations.turns.does_not_exist()
-            | (size(ActiveGenerations.turns) < settings.CHAT_MAX_CONCURRENT_GENERATIONS_PER_USER),
-        )
+    tx.check(
+        "prompt",
+        Prompt,
+        request.engine_type,
+        condition=(Prompt.revision == turn.config.revision) & (Prompt.active == True),  # noqa: E712
+    )
+    tx.put(
+        "idempotency",
+        IdempotencyRecord(
+            f"{user_id}#{turn.idempotency_key}",
+            conversation_id=turn.conversation_id,
+            status="running",
+            turn_id=turn.turn_id,
+            user_message_id=turn.user_message_id,
+            assistant_message_id=turn.assistant_message_id,
+            created_at=now,
+            expires_at=now + timedelta(seconds=settings.CHAT_IDEMPOTENCY_TTL_SECONDS),
+        ),
+        condition=IdempotencyRecord.key.does_not_exist(),
+    )
+    tx.put(
+        "message",
+        Message(
+            message_key(user_id, turn.conversation_id),
+            turn.user_message_id,
+            role="user",
+            content=request.message,
+            created_at=now,
+            status="complete",
+            turn_id=turn.turn_id,
+            idempotency_key=turn.idempotency_key,
+            engine_type=request.engine_type,
+        ),
+    )
+    tx.change(
+        "conversation",
+        conversation,
+        actions=[
+            # An unknown id creates the conversation; it is keyed by the owner, so it can never be another's.
+            Conversation.engine_type.set(Conversation.engine_type | request.engine_type),
+            Conversation.user_engine.set(Conversation.user_engine | f"{user_id}#{request.engine_type}"),
+            Conversation.created_at.set(Conversation.created_at | now),
+            Conversation.title.set(Conversation.title | _fallback_title(request.message)),
+            Conversation.title_source.set(Conversation.title_source | "message"),
+            Conversation.updated_at.set(now),
+            Conversation.message_count.add(1),
+            Conversation.active_turn_id.set(turn.turn_id),
+            Conversation.active_turn_expires_at.set(lease_expires_at),
+        ],
+        condition=Conversation.active_turn_id.does_not_exist() | (Conversation.active_turn_expires_at < now),
+    )
+    tx.change(
+        "slots",
+        ActiveGenerations(user_id),
+        actions=[ActiveGenerations.turns.add({turn.slot})],
+        condition=ActiveGenerations.turns.does_not_exist()
+        | (size(ActiveGenerations.turns) < settings.CHAT_MAX_CONCURRENT_GENERATIONS_PER_USER),
+    )
 
 
 def _slots_prune(*, user_id: str, now: datetime) -> bool:
@@ -381,12 +454,16 @@ def _replay_or_refuse(*, request: TurnRequest, conversation_id: str) -> TurnRepl
 
 
 def history_load(*, user_id: str, conversation_id: str, before_message_id: str) -> list[Message]:
-    """The most recent stored messages before this turn's, oldest first (one Query)."""
+    """The most recent stored messages before this turn's, oldest first (one Query).
+
+    Consistent: it runs just before the turn's transaction, and an answer stored a moment ago must be in it.
+    """
     results = Message.query(
         message_key(user_id, conversation_id),
         Message.message_id < before_message_id,
         scan_index_forward=False,
         limit=2 * settings.CHAT_HISTORY_MAX_TURNS + 2,
+        consistent_read=True,
     )
     return list(results)[::-1]
 
@@ -423,20 +500,69 @@ def history_turns(messages: list[Message], *, max_turns: int, token_budget: int)
 # --- finish ----------------------------------------------------------------------------------------
 
 
-def turn_finish(*, turn: Turn, outcome: TurnOutcome, model_id: str) -> None:
-    """Store the answer and release the turn's claims in one transaction, before ``chat_end`` is sent."""
+def turn_finish(*, turn: Turn, outcome: TurnOutcome) -> None:
+    """Store the answer, release the turn's claims and settle its quota in one transaction, before ``chat_end``."""
+    closing = _closing_build(turn, outcome)
+    release_lease = True
+    for _attempt in range(_FINISH_ATTEMPTS):
+        tx = NamedTransactWrite()
+        try:
+            with tx:
+                _finish_items(tx, turn, outcome, release_lease=release_lease)
+                if closing is not None:
+                    closing.write(tx)
+        except TransactWriteError as exc:
+            failed = tx.failed(exc)
+            if not failed and tx.conflicted(exc):
+                continue
+            revised = closing is not None and closing.revise(failed)
+            if "conversation" in failed and release_lease:
+                # The lease ran out and another turn holds it now: store the answer, leave that turn's lease alone.
+                logger.warning("turn %s outlived its lease on conversation %s", turn.turn_id, turn.conversation_id)
+                release_lease, revised = False, True
+            if not revised or failed - {"conversation", "usage:reservation"}:
+                raise
+            continue
+        return
+    raise RuntimeError(f"turn {turn.turn_id} could not be finished")
+
+
+def _closing_build(turn: Turn, outcome: TurnOutcome) -> ReservationClose | None:
+    """The usage to hand to the usage app: recorded (estimated when the stream was cut) or the reservation released.
+
+    A failure here is logged and the answer stored anyway (the reservation then expires as stale), never lost.
+    """
+    reservation = turn.reservation
+    if reservation is None:
+        return None
     try:
-        _finish_write(turn, outcome, model_id=model_id, release_lease=True)
-    except TransactWriteError as exc:
-        failed = _cancelled_items(exc, ["message", "conversation", "idempotency", "slots"])
-        if failed != {"conversation"}:
-            raise
-        # The lease ran out and another turn holds it now: store the answer, leave that turn's lease alone.
-        logger.warning("turn %s outlived its lease on conversation %s", turn.turn_id, turn.conversation_id)
-        _finish_write(turn, outcome, model_id=model_id, release_lease=False)
+        if outcome.usage is None:
+            if not outcome.content:
+                return quota_release_build(reservation=reservation)
+            outcome.usage = StreamUsage(
+                input_tokens=turn.input_estimate, output_tokens=tokens_estimate(outcome.content)
+            )
+            outcome.usage_estimated = True
+        usage = outcome.usage
+        closing = usage_settlement_build(
+            reservation=reservation,
+            model_id=turn.config.model_id,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cache_read_tokens=usage.cache_read_tokens,
+            cache_write_tokens=usage.cache_write_tokens,
+            estimated=outcome.usage_estimated,
+            kind="chat",
+        )
+    except Exception:
+        logger.exception("settling the usage of turn %s failed", turn.turn_id)
+        return None
+    outcome.cost_usd = closing.charge.cost_usd
+    outcome.price_version = closing.charge.price_version
+    return closing
 
 
-def _finish_write(turn: Turn, outcome: TurnOutcome, *, model_id: str, release_lease: bool) -> None:
+def _finish_items(tx: NamedTransactWrite, turn: Turn, outcome: TurnOutcome, *, release_lease: bool) -> None:
     request = turn.request
     now = utcnow()
     usage = outcome.usage or StreamUsage()
@@ -454,66 +580,44 @@ def _finish_write(turn: Turn, outcome: TurnOutcome, *, model_id: str, release_le
     result: dict[str, Any] = {"status": outcome.status, "stopReason": outcome.stop_reason}
     if error is not None:
         result["error"] = {"code": error.code, "message": error.message, "retryable": error.retryable}
-    with TransactWrite(connection=connection()) as tx:
-        tx.save(
-            Message(
-                message_key(request.user_id, turn.conversation_id),
-                turn.assistant_message_id,
-                role="assistant",
-                # Only what the model wrote: an error is recorded in status/error_code, never as the answer.
-                content=outcome.content,
-                created_at=now,
-                status=outcome.status,
-                turn_id=turn.turn_id,
-                idempotency_key=turn.idempotency_key,
-                engine_type=request.engine_type,
-                model_id=model_id,
-                prompt_revision=turn.config.revision,
-                stop_reason=outcome.stop_reason,
-                error_code=error.code if error is not None else None,
-                input_tokens=usage.input_tokens,
-                output_tokens=usage.output_tokens,
-                cache_read_tokens=usage.cache_read_tokens,
-                cache_write_tokens=usage.cache_write_tokens,
-                usage_estimated=outcome.usage_estimated,
-                cost_usd=outcome.cost_usd,
-                price_version=outcome.price_version,
-                latency_ms=usage.latency_ms,
-            )
-        )
-        tx.update(conversation, actions=conversation_actions, condition=condition, add_version_condition=False)
-        tx.update(
-            IdempotencyRecord(f"{request.user_id}#{turn.idempotency_key}"),
-            actions=[
-                IdempotencyRecord.status.set(outcome.status),
-                IdempotencyRecord.assistant_message_id.set(turn.assistant_message_id),
-                IdempotencyRecord.result.set(result),
-            ],
-        )
-        tx.update(ActiveGenerations(request.user_id), actions=[ActiveGenerations.turns.delete({turn.slot})])
-
-
-def _settle(*, turn: Turn, reservation: Reservation, outcome: TurnOutcome, model_id: str, input_estimate: int) -> None:
-    """Hand the usage to the usage app: recorded (estimated when the stream was cut) or the reservation released."""
-    if outcome.usage is None:
-        if not outcome.content:
-            quota_release(reservation=reservation)
-            return
-        outcome.usage = StreamUsage(input_tokens=input_estimate, output_tokens=tokens_estimate(outcome.content))
-        outcome.usage_estimated = True
-    usage = outcome.usage
-    charge = usage_record(
-        reservation=reservation,
-        model_id=model_id,
-        input_tokens=usage.input_tokens,
-        output_tokens=usage.output_tokens,
-        cache_read_tokens=usage.cache_read_tokens,
-        cache_write_tokens=usage.cache_write_tokens,
-        estimated=outcome.usage_estimated,
-        kind="chat",
+    tx.put(
+        "message",
+        Message(
+            message_key(request.user_id, turn.conversation_id),
+            turn.assistant_message_id,
+            role="assistant",
+            # Only what the model wrote: an error is recorded in status/error_code, never as the answer.
+            content=outcome.content,
+            created_at=now,
+            status=outcome.status,
+            turn_id=turn.turn_id,
+            idempotency_key=turn.idempotency_key,
+            engine_type=request.engine_type,
+            model_id=turn.config.model_id,
+            prompt_revision=turn.config.revision,
+            stop_reason=outcome.stop_reason,
+            error_code=error.code if error is not None else None,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cache_read_tokens=usage.cache_read_tokens,
+            cache_write_tokens=usage.cache_write_tokens,
+            usage_estimated=outcome.usage_estimated,
+            cost_usd=outcome.cost_usd,
+            price_version=outcome.price_version,
+            latency_ms=usage.latency_ms,
+        ),
     )
-    outcome.cost_usd = charge.cost_usd
-    outcome.price_version = charge.price_version
+    tx.change("conversation", conversation, actions=conversation_actions, condition=condition)
+    tx.change(
+        "idempotency",
+        IdempotencyRecord(f"{request.user_id}#{turn.idempotency_key}"),
+        actions=[
+            IdempotencyRecord.status.set(outcome.status),
+            IdempotencyRecord.assistant_message_id.set(turn.assistant_message_id),
+            IdempotencyRecord.result.set(result),
+        ],
+    )
+    tx.change("slots", ActiveGenerations(request.user_id), actions=[ActiveGenerations.turns.delete({turn.slot})])
 
 
 # --- the use case ----------------------------------------------------------------------------------
@@ -549,39 +653,10 @@ async def turn_run(request: TurnRequest, *, stop: asyncio.Event) -> AsyncIterato
     turn = begun
     config = turn.config
     outcome = TurnOutcome()
-    reservation: Reservation | None = None
-    stored: list[Message] = []
-    input_estimate = chunks = 0
+    chunks = 0
     try:
-        stored = await run_io(
-            history_load,
-            user_id=request.user_id,
-            conversation_id=turn.conversation_id,
-            before_message_id=turn.user_message_id,
-        )
-        history = history_turns(
-            stored, max_turns=settings.CHAT_HISTORY_MAX_TURNS, token_budget=settings.CHAT_HISTORY_TOKEN_BUDGET
-        )
-        model_request = ModelRequest(
-            model_id=config.model_id,
-            system_text=config.system_text,
-            messages=[*history, {"role": "user", "text": request.message}],
-            max_tokens=config.max_tokens,
-            temperature=config.temperature,
-            top_p=config.top_p,
-        )
-        input_estimate = tokens_estimate(config.system_text) + sum(
-            tokens_estimate(m["text"]) for m in model_request.messages
-        )
-        reservation = await run_io(
-            quota_reserve,
-            user_id=request.user_id,
-            engine_type=request.engine_type,
-            estimated_input_tokens=input_estimate,
-            max_output_tokens=config.max_tokens,
-            is_staff=request.is_staff,
-        )
-        model_request = replace(model_request, max_tokens=reservation.max_output_tokens)
+        if turn.refusal is not None:
+            raise turn.refusal
         yield TurnStarted(
             conversation_id=turn.conversation_id,
             engine_type=request.engine_type,
@@ -590,7 +665,7 @@ async def turn_run(request: TurnRequest, *, stop: asyncio.Event) -> AsyncIterato
             model_id=config.model_id,
         )
         parts: list[str] = []
-        async for event in _model_events(model_request, stop=stop, outcome=outcome):
+        async for event in _model_events(turn.model_request, stop=stop, outcome=outcome):
             if isinstance(event, TextDelta):
                 parts.append(event.text)
                 outcome.content = "".join(parts)
@@ -600,9 +675,9 @@ async def turn_run(request: TurnRequest, *, stop: asyncio.Event) -> AsyncIterato
         outcome.status, outcome.error = "error", exc
     except asyncio.CancelledError:
         outcome.status = "stopped"
-        await _close_out(turn, reservation, outcome, input_estimate=input_estimate)
+        await run_io(turn_finish, turn=turn, outcome=outcome)
         raise
-    await _close_out(turn, reservation, outcome, input_estimate=input_estimate)
+    await run_io(turn_finish, turn=turn, outcome=outcome)
     if outcome.error is not None:
         raise _with_context(
             outcome.error, conversationId=turn.conversation_id, messageId=turn.assistant_message_id
@@ -620,7 +695,7 @@ async def turn_run(request: TurnRequest, *, stop: asyncio.Event) -> AsyncIterato
         usage=usage_dict(outcome.usage, estimated=outcome.usage_estimated),
         cost_usd=outcome.cost_usd,
     )
-    if not stored and outcome.content:
+    if not turn.history and outcome.content:
         from conversations.titles import conversation_title_generate
 
         title = await run_io(
@@ -633,23 +708,6 @@ async def turn_run(request: TurnRequest, *, stop: asyncio.Event) -> AsyncIterato
         )
         if title is not None:
             yield TitleChanged(conversation_id=turn.conversation_id, title=title[0], source=title[1])
-
-
-async def _close_out(turn: Turn, reservation: Reservation | None, outcome: TurnOutcome, *, input_estimate: int) -> None:
-    """Settle the usage (a failure there is logged, never lost as an answer), then store the answer."""
-    if reservation is not None:
-        try:
-            await run_io(
-                _settle,
-                turn=turn,
-                reservation=reservation,
-                outcome=outcome,
-                model_id=turn.config.model_id,
-                input_estimate=input_estimate,
-            )
-        except Exception:
-            logger.exception("settling the usage of turn %s failed", turn.turn_id)
-    await run_io(turn_finish, turn=turn, outcome=outcome, model_id=turn.config.model_id)
 
 
 async def _until(awaitable: Any, stop_waiter: asyncio.Future, on_late: Any = None) -> Any:

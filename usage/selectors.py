@@ -23,10 +23,16 @@ class QuotaStatus:
 
 
 def plan_get(*, user_id: str) -> str:
+    record = plan_record_get(user_id=user_id)
+    return record.plan if record is not None else settings.USAGE_DEFAULT_PLAN
+
+
+def plan_record_get(*, user_id: str, consistent_read: bool = False) -> UserPlan | None:
+    """The stored plan item; None for a user on the default plan who was never given one."""
     try:
-        return UserPlan.get(user_id).plan
+        return UserPlan.get(user_id, consistent_read=consistent_read)
     except UserPlan.DoesNotExist:
-        return settings.USAGE_DEFAULT_PLAN
+        return None
 
 
 def usage_bucket_get(*, user_id: str, bucket: str, consistent_read: bool = False) -> MonthlyUsage | None:

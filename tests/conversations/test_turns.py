@@ -6,10 +6,11 @@ import pytest
 from pynamodb.connection.base import Connection
 
 from config.clock import utcnow
-from config.errors import ValidationFailed
+from config.errors import QuotaExceeded, ValidationFailed
 from conversations.fake_model import FakeModel
 from conversations.models import ActiveGenerations, Conversation, IdempotencyRecord, Message
 from conversations.turns import (
+    TitleChanged,
     TurnDelta,
     TurnEnded,
     TurnReplay,
@@ -20,6 +21,8 @@ from conversations.turns import (
     turn_run,
 )
 from tests.conversations.chat_helpers import engine_create
+from usage.models import MonthlyUsage, UsageReservation
+from usage.plans import month_key
 
 
 def msg(role, content, status="complete"):
@@ -128,11 +131,10 @@ def test_expired_conversation_lease_is_taken_over(settings):
     assert any(isinstance(e, TurnEnded) for e in events)
 
 
-def test_dynamodb_requests_per_turn_with_a_warm_engine_cache(monkeypatch):
-    """Requests are counted where every PynamoDB call passes (Connection.dispatch); none is a Scan."""
-    engine_create()
-    asyncio.run(run(request(conversation_id="c1", idempotency_key="warm-up")))  # warms the engine cache
-
+@pytest.fixture
+def dynamodb_requests(monkeypatch):
+    """Every DynamoDB request (counted where every PynamoDB call passes, Connection.dispatch), and a snapshot of
+    those made before the model was called."""
     operations: list[str] = []
     before_model: list[str] = []
     original_dispatch, original_stream = Connection.dispatch, FakeModel.stream
@@ -142,20 +144,66 @@ def test_dynamodb_requests_per_turn_with_a_warm_engine_cache(monkeypatch):
         return original_dispatch(self, operation_name, operation_kwargs)
 
     def snapshot_stream(self, model_request):
-        before_model.extend(operations)
+        before_model[:] = operations
         return original_stream(self, model_request)
 
     monkeypatch.setattr(Connection, "dispatch", counting_dispatch)
     monkeypatch.setattr(FakeModel, "stream", snapshot_stream)
-    asyncio.run(run(request(conversation_id="c1", idempotency_key="measured")))
+    return operations, before_model
+
+
+def test_dynamodb_requests_per_turn_with_a_warm_engine_cache(dynamodb_requests):
+    engine_create()
+    asyncio.run(run(request(conversation_id="c1", idempotency_key="warm-up")))  # warms the engine and plan caches
+    operations, before_model = dynamodb_requests
+    operations.clear()
+
+    events = asyncio.run(run(request(conversation_id="c1", idempotency_key="measured")))
 
     print("before the model call:", before_model)
     print("whole turn:", operations)
+    assert isinstance(events[-1], TurnEnded) and events[-1].status == "complete"
     assert "Scan" not in operations
-    # This module's own requests before the first token: one transaction (claims + user message) and one Query.
-    own_before = [op for op in before_model if op in ("TransactWriteItems", "Query")]
-    assert own_before[:2] == ["TransactWriteItems", "Query"]
-    # The usage app's reservation (quota_reserve) adds its own reads and one transaction.
-    assert len(before_model) <= 5
-    # After the stream: the usage app's settlement and this module's closing transaction.
-    assert operations[len(before_model) :] == ["TransactWriteItems", "TransactWriteItems"]
+    # The history Query, then one transaction: claims, user message and the quota reservation.
+    assert before_model == ["Query", "TransactWriteItems"]
+    # After the stream: one transaction stores the answer, releases the claims and settles the usage.
+    assert operations[len(before_model) :] == ["TransactWriteItems"]
+    # Both turns were reserved and settled: counted, nothing left reserved.
+    month = MonthlyUsage.get("local:1", month_key(utcnow()))
+    assert (month.message_count, month.reserved_tokens) == (2, 0)
+    assert month.allocated_tokens == month.total_tokens > 0
+
+
+@pytest.mark.parametrize(("conversation_id", "history_reads"), [(None, []), ("11_1732600000000", ["Query"])])
+def test_dynamodb_requests_of_a_first_turn_with_its_title(dynamodb_requests, conversation_id, history_reads):
+    """A conversation id the server makes up is new (no history to read); one the client chose must be read."""
+    engine_create()
+    asyncio.run(run(request(conversation_id="other", idempotency_key="warm-up")))  # warms the engine and plan caches
+    operations, before_model = dynamodb_requests
+    operations.clear()
+
+    events = asyncio.run(run(request(conversation_id=conversation_id)))
+
+    print("before the model call:", before_model)
+    print("whole turn:", operations)
+    assert isinstance(events[-1], TitleChanged)
+    assert before_model == [*history_reads, "TransactWriteItems"]
+    # Finish; then the title: its reservation, its settlement, the conditional title update.
+    assert operations[len(before_model) :] == ["TransactWriteItems"] * 3 + ["UpdateItem"]
+
+
+def test_quota_refusal_stores_the_turn_with_the_error_and_calls_no_model(settings, dynamodb_requests):
+    settings.USAGE_PLAN_LIMITS = {**settings.USAGE_PLAN_LIMITS, settings.USAGE_DEFAULT_PLAN: 50}
+    engine_create()
+    _operations, before_model = dynamodb_requests
+    with pytest.raises(QuotaExceeded):
+        asyncio.run(run(request(conversation_id="c1", idempotency_key="k1")))
+    assert before_model == []  # the model was never called
+    stored = list(Message.query("local:1#c1"))
+    assert [(m.role, m.status, m.error_code) for m in stored] == [
+        ("user", "complete", None),
+        ("assistant", "error", "quota_exceeded"),
+    ]
+    assert not list(UsageReservation.open_by_user.query("local:1"))
+    assert not ActiveGenerations.get("local:1").turns
+    assert Conversation.get("local:1", "c1").active_turn_id is None

@@ -23,7 +23,7 @@ def test_seed_creates_the_demo_engine_types_11_and_22():
     assert prompts["22"].name == "기업 보도자료"
     for prompt in prompts.values():
         assert prompt.description and prompt.instruction
-        assert (prompt.revision, prompt.version, prompt.active) == (1, 1, True)
+        assert (prompt.version, prompt.active, prompt.updated_by) == (1, True, "seed")
 
 
 def test_seed_again_changes_nothing_and_keeps_staff_edits():

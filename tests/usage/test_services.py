@@ -201,6 +201,20 @@ def test_plan_raises_the_limit(clock):
         plan_set(user_id="u1", plan="platinum", changed_by="staff")
 
 
+def test_a_plan_changed_by_another_process_is_effective_on_the_next_reservation(clock):
+    """This process caches plans; every reservation's transaction checks the stored plan, so none goes stale."""
+    usage_record(reservation=reserve(max_output=1_000), model_id=SONNET, input_tokens=1_000, output_tokens=7_000)
+    assert reserve(estimated_input=1_000, max_output=4_096).max_output_tokens == 1_000  # free: 1,000 left of 10,000
+
+    UserPlan("u1", plan="basic").save()  # another process's plan_set: this process's cache still says "free"
+    upgraded = reserve(estimated_input=1_000, max_output=4_096)
+    assert (upgraded.plan, upgraded.max_output_tokens) == ("basic", 4_096)
+
+    UserPlan("u1", plan="free").save()  # and back down, again behind this process's back
+    with pytest.raises(QuotaExceeded):
+        reserve(estimated_input=1_000, max_output=4_096)
+
+
 def test_staff_bypass_is_a_setting(clock, settings):
     usage_record(reservation=reserve(user="boss"), model_id=SONNET, input_tokens=5_000, output_tokens=5_000)
     granted = reserve(user="boss", staff=True, max_output=8_000)
