@@ -4,6 +4,7 @@ import time
 import uuid
 from datetime import datetime
 
+from django.conf import settings
 from pynamodb.exceptions import PutError, UpdateError
 
 from config.clock import utcnow
@@ -85,7 +86,8 @@ def conversation_messages_import(
             # Same shape as ids.new_message_id, with the position before the randomness so the order is kept.
             f"{base_ms:013d}-{position:04x}{uuid.uuid4().hex[:8]}",
             role=role,
-            content=content,
+            # Cut at the item budget; errors="ignore" drops a character split by the cut.
+            content=content.encode()[: settings.CHAT_MAX_MESSAGE_BYTES].decode(errors="ignore"),
             created_at=created_at or now,
             engine_type=conversation.engine_type,
         )

@@ -184,6 +184,13 @@ def turn_request_build(
             fields={"message": [f"At most {settings.CHAT_MAX_MESSAGE_CHARS} characters."]},
             maxChars=settings.CHAT_MAX_MESSAGE_CHARS,
         )
+    if len(message.encode()) > settings.CHAT_MAX_MESSAGE_BYTES:
+        raise ValidationFailed(
+            f"The message is larger than {settings.CHAT_MAX_MESSAGE_BYTES} bytes (UTF-8).",
+            code="message_too_long",
+            fields={"message": [f"At most {settings.CHAT_MAX_MESSAGE_BYTES} bytes."]},
+            maxBytes=settings.CHAT_MAX_MESSAGE_BYTES,
+        )
     if not isinstance(engine_type, str) or not engine_type.strip() or len(engine_type) > 64:
         raise ValidationFailed(
             "engineType must be a non-empty string.", code="invalid", fields={"engineType": ["Required string."]}

@@ -136,6 +136,8 @@ BEDROCK_TEMPERATURE_ONLY_MODELS = env_list(
 
 # --- Chat --------------------------------------------------------------------------------------
 CHAT_MAX_MESSAGE_CHARS = env_int("CHAT_MAX_MESSAGE_CHARS", 100_000)
+# A message is one DynamoDB item (400 KB at most, attributes included): 100,000 emoji would not fit.
+CHAT_MAX_MESSAGE_BYTES = env_int("CHAT_MAX_MESSAGE_BYTES", 350_000)
 CHAT_HISTORY_MAX_TURNS = env_int("CHAT_HISTORY_MAX_TURNS", 10)
 CHAT_HISTORY_TOKEN_BUDGET = env_int("CHAT_HISTORY_TOKEN_BUDGET", 20_000)
 CHAT_MAX_CONCURRENT_GENERATIONS_PER_USER = env_int("CHAT_MAX_CONCURRENT_GENERATIONS_PER_USER", 3)

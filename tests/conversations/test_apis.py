@@ -197,6 +197,14 @@ class TestCreate:
         assert response.json()["code"] == "invalid"
         assert field in response.json()["fields"]
 
+    def test_an_imported_message_is_cut_to_one_dynamodb_item(self, client, as_alice, settings):
+        settings.CHAT_MAX_MESSAGE_BYTES = 10
+        body = {"conversationId": CONV, "messages": [{"role": "user", "content": "가나다라"}]}
+        response = post(client, body, as_alice)
+        assert response.status_code == 201
+        # 3 bytes a character: 3 whole characters fit in 10 bytes, the split 4th is dropped.
+        assert [m["content"] for m in response.json()["messages"]] == ["가나다"]
+
     def test_malformed_json_is_400_json(self, client, as_alice):
         response = client.post("/api/conversations", "{nope", content_type="application/json", headers=as_alice)
         assert response.status_code == 400

@@ -80,6 +80,8 @@ class TestTurnRequestBuild:
             ({"message": ""}, "message_empty"),
             ({"message": None}, "invalid"),
             ({"message": "x" * 100_001}, "message_too_long"),
+            # Within the character limit but over one DynamoDB item: 4 UTF-8 bytes a character.
+            ({"message": "\U0001f600" * 90_000}, "message_too_long"),
             ({"engine_type": ""}, "invalid"),
             ({"conversation_id": "a#b"}, "invalid_conversation_id"),
             ({"conversation_id": 5}, "invalid_conversation_id"),
