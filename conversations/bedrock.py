@@ -44,6 +44,7 @@ from urllib3.exceptions import ReadTimeoutError as Urllib3ReadTimeoutError
 from conversations.fake_model import FakeModel
 from conversations.model_events import (
     MODEL_ERROR_CODES,
+    ClosableEventStream,
     ModelBackend,
     ModelError,
     ModelEvent,
@@ -203,7 +204,7 @@ def _usage(usage: dict[str, Any], metrics: dict[str, Any]) -> StreamUsage:
     )
 
 
-class BedrockStream:
+class BedrockStream(ClosableEventStream):
     """One ConverseStream generation. Opening happens in the constructor, so request errors raise there."""
 
     def __init__(self, client, params: dict[str, Any]) -> None:
@@ -214,20 +215,6 @@ class BedrockStream:
         self._event_stream = None
         self._open()
         self._events = self._generate()
-
-    def __iter__(self) -> Iterator[ModelEvent]:
-        return self
-
-    def __next__(self) -> ModelEvent:
-        if self._closed.is_set():
-            raise StopIteration
-        return next(self._events)
-
-    def __enter__(self) -> "BedrockStream":
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     def __del__(self) -> None:
         if hasattr(self, "_lock"):  # the constructor may have failed before

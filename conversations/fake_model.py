@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from django.conf import settings
 
 from conversations.model_events import (
+    ClosableEventStream,
     ModelEvent,
     ModelRequest,
     StreamStop,
@@ -73,27 +74,13 @@ def fake_tokens(request: ModelRequest) -> list[str]:
     return _TOKEN.findall(fake_answer(request))
 
 
-class FakeModelStream:
+class FakeModelStream(ClosableEventStream):
     """Yields the answer's tokens with the configured delays; ``close()`` (from any thread) ends it at once."""
 
     def __init__(self, request: ModelRequest) -> None:
         self._request = request
         self._closed = threading.Event()
         self._events = self._generate()
-
-    def __iter__(self) -> Iterator[ModelEvent]:
-        return self
-
-    def __next__(self) -> ModelEvent:
-        if self._closed.is_set():
-            raise StopIteration
-        return next(self._events)
-
-    def __enter__(self) -> "FakeModelStream":
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     def close(self) -> None:
         self._closed.set()

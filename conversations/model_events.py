@@ -4,6 +4,7 @@ The turn service and the consumer use these types (re-exported by ``conversation
 wire format.
 """
 
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
@@ -88,6 +89,34 @@ class ModelStream(Protocol):
     def __next__(self) -> ModelEvent: ...
 
     def close(self) -> None: ...
+
+
+class ClosableEventStream:
+    """The iterator/context-manager half every backend's stream shares.
+
+    A subclass sets ``_closed`` (a ``threading.Event``) and ``_events`` (its event generator) and implements
+    ``close()``; once closed, iteration ends even if the generator still holds events.
+    """
+
+    _closed: threading.Event
+    _events: Iterator[ModelEvent]
+
+    def __iter__(self) -> Iterator[ModelEvent]:
+        return self
+
+    def __next__(self) -> ModelEvent:
+        if self._closed.is_set():
+            raise StopIteration
+        return next(self._events)
+
+    def __enter__(self) -> "ClosableEventStream":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        raise NotImplementedError
 
 
 class ModelBackend(Protocol):
