@@ -53,7 +53,11 @@ async def open_socket(ws_url: str, session_key: str | None) -> ClientConnection:
 async def run_turn(
     ws: ClientConnection, *, engine: str, conversation_id: str, message: str, start: asyncio.Event | None = None
 ) -> Turn:
-    """Send one message and read its frames until ``chat_end``, an ``error`` frame, a close or a silence."""
+    """Send one message and read its frames until ``chat_end``, an ``error`` frame, a close or a silence.
+
+    After any other outcome than ``chat_end`` the socket may still carry frames of that turn: callers that go on
+    open a new socket.
+    """
     turn = Turn()
     frame = {
         "action": "sendMessage",
@@ -66,6 +70,7 @@ async def run_turn(
     if start is not None:
         await start.wait()
     turn.sent_wall, turn.sent = time.time(), time.perf_counter()
+    started = False
     try:
         await ws.send(payload)
         while True:
@@ -73,7 +78,12 @@ async def run_turn(
             now = time.perf_counter()
             data = json.loads(raw)
             kind = data.get("type")
-            if kind == "ai_chunk":
+            if kind == "ai_start" and data.get("conversationId", conversation_id) == conversation_id:
+                started = True
+            elif kind == "ai_chunk":
+                if not started:
+                    turn.outcome = "protocol:ai_chunk before this turn's ai_start"
+                    break
                 if data.get("chunk_index") != len(turn.chunk_times):
                     turn.outcome = f"protocol:chunk_index {data.get('chunk_index')} != {len(turn.chunk_times)}"
                     break

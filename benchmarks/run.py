@@ -144,28 +144,43 @@ def reset_dynamodb(helper: Helper) -> None:
 
 
 def count_summary(samples: list[dict]) -> dict:
-    before = [s["before_first_token"] for s in samples]
-    total = [s["total"] for s in samples]
+    """Only turns that ended with ``chat_end`` count (a failed turn has no first token to count up to)."""
+    ok = [s for s in samples if s["outcome"] == "chat_end"]
+    before = [s["before_first_token"] for s in ok]
+    total = [s["total"] for s in ok]
     by_op: Counter = Counter()
-    for s in samples:
+    for s in ok:
         for op, n in s["by_operation"].items():
             by_op[op] = max(by_op[op], n)
+
+    def stats(values: list[int]) -> dict:
+        if not values:
+            return {"min": None, "max": None, "median": None}
+        return {"min": min(values), "max": max(values), "median": statistics.median(values)}
+
     return {
         "samples": len(samples),
-        "before_first_token": {"min": min(before), "max": max(before), "median": statistics.median(before)},
-        "total": {"min": min(total), "max": max(total), "median": statistics.median(total)},
+        "failed_samples": len(samples) - len(ok),
+        "before_first_token": stats(before),
+        "total": stats(total),
         "by_operation_max": dict(by_op),
         "detail": samples,
     }
 
 
-async def counted_turn(stack: Stack, ws, *, engine: str, conversation_id: str) -> dict:
+async def reopen(ws, base: str, session: str):
+    """A new socket after a failed turn, so none of that turn's late frames are read as the next turn's."""
+    await client.close_many([ws])
+    return await client.open_socket(ws_url(base), session)
+
+
+async def counted_turn(stack: Stack, ws, *, engine: str, conversation_id: str) -> tuple[bool, dict]:
     since = proxy_seq(stack)
     turn = await client.run_turn(ws, engine=engine, conversation_id=conversation_id, message=MESSAGE)
     entries = settle(stack, since)
     first = turn.wall(turn.first_chunk)
     before = [e for e in entries if first is not None and e[1] < first]
-    return {
+    return turn.ok, {
         "outcome": turn.outcome,
         "before_first_token": len(before),
         "total": len(entries),
@@ -175,11 +190,13 @@ async def counted_turn(stack: Stack, ws, *, engine: str, conversation_id: str) -
     }
 
 
-async def reset_and_warm(helper: Helper, ws, engine: str) -> None:
+async def reset_and_warm(stack: Stack, helper: Helper, ws, base: str, session: str, engine: str):
     """Fresh tables, then one turn that is not measured: the server's caches see the re-seeded engine type."""
     reset_dynamodb(helper)
-    await client.run_turn(ws, engine=engine, conversation_id=client.new_conversation_id(engine), message=MESSAGE)
-    await asyncio.sleep(TURN_QUIET_SECONDS * 3)  # its trailing writes
+    since = proxy_seq(stack)
+    turn = await client.run_turn(ws, engine=engine, conversation_id=client.new_conversation_id(engine), message=MESSAGE)
+    settle(stack, since)  # its trailing writes (title, settlement) must not land in the next measured turn
+    return ws if turn.ok else await reopen(ws, base, session)
 
 
 # -- measurements ---------------------------------------------------------------------------------------------------
@@ -199,7 +216,7 @@ async def measure_latency(
         )
         series = {}
         for cache in ("warm", "cold"):
-            await reset_and_warm(helper, ws, engine)
+            ws = await reset_and_warm(stack, helper, ws, base, session, engine)
             added, without_dynamodb, errors, outcomes = [], [], 0, Counter()
             conversation = client.new_conversation_id(engine)
             deadline = time.monotonic() + args.series_seconds
@@ -213,6 +230,8 @@ async def measure_latency(
                     helper.call("touch", engine=engine)
                 since = proxy_seq(stack)
                 turn = await client.run_turn(ws, engine=engine, conversation_id=conversation, message=MESSAGE)
+                if not turn.ok:
+                    ws = await reopen(ws, base, session)
                 # The turn's trailing writes (settlement, title) finish before the next turn is sent.
                 entries = settle(stack, since, quiet=TURN_QUIET_SECONDS)
                 outcomes[turn.outcome] += 1
@@ -233,16 +252,17 @@ async def measure_latency(
                 "stopped_by_time_budget": sum(outcomes.values()) < args.turns,
             }
 
-        await reset_and_warm(helper, ws, engine)
+        ws = await reset_and_warm(stack, helper, ws, base, session, engine)
         kinds: dict[str, list] = {"warm_new_conversation": [], "warm_follow_up": [], "cold_follow_up": []}
         for _ in range(args.request_samples):
             conversation = client.new_conversation_id(engine)
-            kinds["warm_new_conversation"].append(
-                await counted_turn(stack, ws, engine=engine, conversation_id=conversation)
-            )
-            kinds["warm_follow_up"].append(await counted_turn(stack, ws, engine=engine, conversation_id=conversation))
-            helper.call("touch", engine=engine)
-            kinds["cold_follow_up"].append(await counted_turn(stack, ws, engine=engine, conversation_id=conversation))
+            for kind in kinds:
+                if kind == "cold_follow_up":
+                    helper.call("touch", engine=engine)
+                ok, sample = await counted_turn(stack, ws, engine=engine, conversation_id=conversation)
+                kinds[kind].append(sample)
+                if not ok:
+                    ws = await reopen(ws, base, session)
     finally:
         await client.close_many([ws])
 
@@ -479,6 +499,9 @@ async def run(args, stack: Stack) -> dict:
     print(f"  memory done ({time.monotonic() - started:.0f} s)", flush=True)
     out["streaming_under_load"] = await measure_load(args, stack, helper, base, relay_base, sessions, engine)
     stack.stop(relay)
+    # Turns cut off by a level's deadline may still be running in it: the list is measured on a fresh process.
+    stack.stop(server)
+    server, base = stack.start_daphne("server-list", "config.asgi:application", load_env)
 
     # Last, on fresh tables: 10,000 conversation heads would slow every later moto transaction.
     reset_dynamodb(helper)
