@@ -1,5 +1,7 @@
 """One place where PynamoDB models and transactions get their table names, region and endpoint."""
 
+from functools import cache
+
 from django.conf import settings
 from pynamodb.connection import Connection
 from pynamodb.constants import PAY_PER_REQUEST_BILLING_MODE
@@ -18,8 +20,13 @@ def table_meta(name: str) -> type:
     return Meta
 
 
+@cache
 def connection() -> Connection:
-    """The connection for ``TransactWrite``/``TransactGet``, which ignore ``Meta.host``."""
+    """The connection for ``TransactWrite``/``TransactGet``, which ignore ``Meta.host``.
+
+    Shared by the process like the models' own connections: building one means building a botocore client, which
+    costs far more CPU than the request itself (measured in docs/performance.md).
+    """
     return Connection(
         region=settings.AWS_REGION,
         host=settings.DYNAMODB_ENDPOINT_URL,
