@@ -235,22 +235,28 @@ def _report_body(report: Report) -> dict[str, Any]:
     }
 
 
+class _RangeReportSerializer(serializers.Serializer):
+    """The date range and grouping every usage report echoes back."""
+
+    groupBy = serializers.CharField()
+
+    def get_fields(self) -> dict:
+        fields = super().get_fields()
+        # "from" is a Python keyword, so the fields are added by name.
+        fields["from"] = serializers.CharField()
+        fields["to"] = serializers.CharField()
+        return fields
+
+
 class UsageSummaryApi(APIView):
     class FilterSerializer(_RangeFilterSerializer):
         groupBy = serializers.ChoiceField(choices=USER_GROUPINGS, default="day")
         userId = serializers.CharField(required=False, max_length=256, help_text="Another user's id is staff-only.")
 
-    class OutputSerializer(serializers.Serializer):
+    class OutputSerializer(_RangeReportSerializer):
         userId = serializers.CharField()
-        groupBy = serializers.CharField()
         totals = TotalsSerializer()
         rows = RowSerializer(many=True)
-
-        def get_fields(self) -> dict:
-            fields = super().get_fields()
-            fields["from"] = serializers.CharField()
-            fields["to"] = serializers.CharField()
-            return fields
 
     @extend_schema(
         operation_id="usage_summary",
@@ -276,18 +282,11 @@ class UsageReportApi(APIView):
         limit = serializers.IntegerField(required=False, min_value=1, max_value=REPORT_PAGE_MAX, default=50)
         cursor = serializers.CharField(required=False, max_length=4096, help_text="The `next` of the previous page.")
 
-    class OutputSerializer(serializers.Serializer):
-        groupBy = serializers.CharField()
+    class OutputSerializer(_RangeReportSerializer):
         totals = TotalsSerializer(help_text="Over the whole range, not only this page.")
         rows = RowSerializer(many=True, help_text="Users and engine types biggest first; days in order.")
         count = serializers.IntegerField(help_text="Rows in this page.")
         next = serializers.CharField(allow_null=True, help_text="Cursor of the next page; null on the last.")
-
-        def get_fields(self) -> dict:
-            fields = super().get_fields()
-            fields["from"] = serializers.CharField()
-            fields["to"] = serializers.CharField()
-            return fields
 
     @extend_schema(
         operation_id="admin_usage_report",
