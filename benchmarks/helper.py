@@ -30,14 +30,14 @@ from django.contrib.sessions.models import Session  # noqa: E402
 from django.core.management import call_command, get_commands  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
+from config.auth.identity import owner_id  # noqa: E402
 from config.clock import utcnow  # noqa: E402
-from config.dynamodb import all_models  # noqa: E402
-from config.identity import owner_id  # noqa: E402
+from config.dynamodb.tables import all_models  # noqa: E402
 from conversations.ids import new_conversation_id  # noqa: E402
 from conversations.models import Conversation  # noqa: E402
-from prompts.models import Prompt  # noqa: E402
-from prompts.selectors import prompt_list  # noqa: E402
-from prompts.services import prompt_touch  # noqa: E402
+from prompts.models import EngineType  # noqa: E402
+from prompts.selectors import engine_type_list  # noqa: E402
+from prompts.services import engine_type_touch  # noqa: E402
 
 MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 
@@ -56,15 +56,15 @@ def setup() -> dict:
         for model in all_models():
             if not model.exists():
                 model.create_table(wait=True)
-        steps["create_tables"] = "fallback: Model.create_table for config.dynamodb.all_models()"
+        steps["create_tables"] = "fallback: Model.create_table for config.dynamodb.tables.all_models()"
     if "seed" in available:
         call_command("seed")
         steps["seed"] = "manage.py seed"
-    if not prompt_list():
+    if not engine_type_list():
         now = utcnow()
-        Prompt("11", name="Benchmark engine", instruction="Answer briefly.", created_at=now, updated_at=now).save()
+        EngineType("11", name="Benchmark engine", instruction="Answer briefly.", created_at=now, updated_at=now).save()
         steps["seed"] = steps.get("seed", "") + " + fallback: one engine type '11'"
-    engines = [{"engine_type": p.engine_type, "revision": int(p.revision)} for p in prompt_list()]
+    engines = [{"engine_type": p.engine_type, "revision": int(p.revision)} for p in engine_type_list()]
     return {"steps": steps, "engines": engines}
 
 
@@ -102,8 +102,8 @@ def users(*, prefix: str, count: int) -> list[dict]:
 
 
 def touch(*, engine: str) -> dict:
-    prompt_touch(engine_type=engine, updated_by="benchmark")
-    return {"revision": int(Prompt.get(engine).revision)}
+    engine_type_touch(engine_type=engine, updated_by="benchmark")
+    return {"revision": int(EngineType.get(engine).revision)}
 
 
 def seed_conversations(*, user_id: str, engine: str, count: int) -> dict:

@@ -18,8 +18,8 @@ django.setup()
 from django.conf import settings  # noqa: E402
 
 from config.aio import run_io  # noqa: E402
-from conversations.fake_model import FakeModel  # noqa: E402
-from conversations.model_events import ModelRequest, TextDelta  # noqa: E402
+from config.bedrock.events import ModelRequest, TextDelta  # noqa: E402
+from config.bedrock.fake import FakeModel  # noqa: E402
 
 _END = object()
 _model = FakeModel()

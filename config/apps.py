@@ -8,6 +8,6 @@ class ConfigConfig(AppConfig):
     verbose_name = "Project"
 
     def ready(self) -> None:
-        from config.authentication import cognito_status_log
+        from config.auth.cognito import cognito_status_log
 
         cognito_status_log()

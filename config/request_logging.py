@@ -11,7 +11,7 @@ from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 
-from config.identity import owner_id
+from config.auth.identity import owner_id
 
 logger = logging.getLogger("config.requests")
 

@@ -6,10 +6,10 @@ from config.health import healthz
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
-    path("api/", include("config.api_urls")),
+    path("api/", include("config.api.urls")),
     path("", include("conversations.page_urls")),
 ]
 
 # JSON under /api/, Django's HTML pages elsewhere.
-handler404 = "config.api_errors.page_not_found"
-handler500 = "config.api_errors.server_error"
+handler404 = "config.api.errors.page_not_found"
+handler500 = "config.api.errors.server_error"

@@ -1,7 +1,7 @@
 """REST endpoints of conversations, with the original SPA's paths and keys (docs/rest-api.md).
 
 The owner id always comes from the credentials; a ``userId`` in the query or body is checked by
-``config.permissions.target_owner_id`` (the caller's own, or anyone's for staff). Another user's conversation
+``config.api.permissions.target_owner_id`` (the caller's own, or anyone's for staff). Another user's conversation
 is simply not in the caller's key space, so it is reported as not found.
 """
 
@@ -17,10 +17,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api_schema import error_responses
+from config.api.pagination import cursor_decode
+from config.api.permissions import target_owner_id
+from config.api.schema import error_responses
 from config.errors import NotFound, ValidationFailed
-from config.pagination import cursor_decode
-from config.permissions import target_owner_id
 from conversations.ids import CONVERSATION_ID_RE, is_valid_conversation_id, message_key
 from conversations.models import Conversation, Message
 from conversations.selectors import conversation_get, conversation_list, message_list

@@ -3,3 +3,10 @@ from django.apps import AppConfig
 
 class ConversationsConfig(AppConfig):
     name = "conversations"
+    # DynamoDB tables this app owns, in creation order; config.dynamodb.tables.all_models() collects them.
+    dynamodb_models = (
+        "conversations.models.Conversation",
+        "conversations.models.Message",
+        "conversations.models.IdempotencyRecord",
+        "conversations.models.ActiveGenerations",
+    )

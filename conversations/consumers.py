@@ -15,9 +15,9 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from config.aio import run_io
+from config.auth.identity import owner_id
 from config.clock import utcnow
 from config.errors import ApplicationError, ValidationFailed
-from config.identity import owner_id
 from conversations.ids import is_valid_conversation_id
 from conversations.services import conversation_history_clear
 from conversations.turns import (

@@ -14,7 +14,7 @@ from pynamodb.attributes import (
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-from config.dynamodb import table_meta
+from config.dynamodb.tables import table_meta
 
 
 class ConversationsByUserIndex(GlobalSecondaryIndex):

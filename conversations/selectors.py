@@ -1,7 +1,7 @@
 """Reads of conversations and messages. Every read is keyed by the owner's id."""
 
+from config.api.pagination import Page, cursor_decode, page_from
 from config.errors import NotFound
-from config.pagination import Page, cursor_decode, page_from
 from conversations.ids import message_key
 from conversations.models import Conversation, Message
 

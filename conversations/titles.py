@@ -6,11 +6,11 @@ import re
 from django.conf import settings
 from pynamodb.exceptions import UpdateError
 
+from config.bedrock.client import ModelRequest, model_backend
+from config.bedrock.tokens import tokens_estimate
 from config.errors import ApplicationError
-from conversations.bedrock import ModelRequest, model_backend
 from conversations.models import Conversation
 from usage.services import quota_release, quota_reserve, usage_record
-from usage.tokens import tokens_estimate
 
 logger = logging.getLogger(__name__)
 

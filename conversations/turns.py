@@ -29,14 +29,15 @@ from pynamodb.exceptions import TransactWriteError
 from pynamodb.expressions.condition import size
 
 from config.aio import run_io
+from config.bedrock.client import ModelRequest, StreamStop, StreamUsage, TextDelta, model_backend
+from config.bedrock.tokens import tokens_estimate
 from config.clock import utcnow
+from config.dynamodb.transactions import NamedTransactWrite
 from config.errors import ApplicationError, Conflict, RateLimited, ValidationFailed
-from config.transactions import NamedTransactWrite
-from conversations.bedrock import ModelRequest, StreamStop, StreamUsage, TextDelta, model_backend
 from conversations.ids import is_valid_conversation_id, message_key, new_conversation_id, new_message_id
 from conversations.models import ActiveGenerations, Conversation, IdempotencyRecord, Message
-from prompts.models import Prompt
-from prompts.system_prompt import EngineConfig, engine_config_get
+from prompts.models import EngineType
+from prompts.system_prompt import EngineTypeConfig, engine_type_config_get
 from usage.services import (
     QuotaClaim,
     Reservation,
@@ -45,7 +46,6 @@ from usage.services import (
     quota_release_build,
     usage_settlement_build,
 )
-from usage.tokens import tokens_estimate
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ _END = object()
 _STOPPED = object()
 
 # The engine configurations this process last used; every turn's transaction re-checks the revision.
-_engine_configs: dict[str, EngineConfig] = {}
+_engine_type_configs: dict[str, EngineTypeConfig] = {}
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,7 @@ class Turn:
     user_message_id: str
     assistant_message_id: str
     slot: str
-    config: EngineConfig
+    config: EngineTypeConfig
     started_at: datetime
     history: list[Message]
     model_request: ModelRequest
@@ -225,12 +225,12 @@ def turn_request_build(
 # --- engine configuration --------------------------------------------------------------------------
 
 
-def _engine_config_fresh(engine_type: str) -> EngineConfig:
-    config = engine_config_get(engine_type=engine_type)  # NotFound(code="engine_type_not_found")
+def _engine_type_config_fresh(engine_type: str) -> EngineTypeConfig:
+    config = engine_type_config_get(engine_type=engine_type)  # NotFound(code="engine_type_not_found")
     if not config.active:
-        _engine_configs.pop(engine_type, None)
+        _engine_type_configs.pop(engine_type, None)
         raise ValidationFailed("This engine type is not available.", code="engine_type_inactive")
-    _engine_configs[engine_type] = config
+    _engine_type_configs[engine_type] = config
     return config
 
 
@@ -252,7 +252,7 @@ def _slot_entry(turn_id: str, expires_at: datetime) -> str:
 
 
 def _model_request_build(
-    request: TurnRequest, config: EngineConfig, history: list[Message]
+    request: TurnRequest, config: EngineTypeConfig, history: list[Message]
 ) -> tuple[ModelRequest, int]:
     """The model request (before any quota clamp) and its estimated input tokens."""
     turns = history_turns(
@@ -276,7 +276,7 @@ def turn_begin(*, request: TurnRequest) -> Turn | TurnReplay:
     The history is read before the claims, so the reservation is sized by the real input. A conversation id the
     server makes up now is new: it has no history to read.
     """
-    config = _engine_configs.get(request.engine_type) or _engine_config_fresh(request.engine_type)
+    config = _engine_type_configs.get(request.engine_type) or _engine_type_config_fresh(request.engine_type)
     conversation_id = request.conversation_id or new_conversation_id()
     turn_id = new_message_id()
     history: list[Message] = []
@@ -338,7 +338,7 @@ def turn_begin(*, request: TurnRequest) -> Turn | TurnReplay:
                 refreshes += 1
                 if refreshes > _ENGINE_REFRESHES:
                     raise RateLimited("The engine type is changing; try again.", code="engine_type_changing") from exc
-                config = _engine_config_fresh(request.engine_type)
+                config = _engine_type_config_fresh(request.engine_type)
             if "slots" in failed and not _slots_prune(user_id=request.user_id, now=now):
                 raise RateLimited(
                     f"You already have {settings.CHAT_MAX_CONCURRENT_GENERATIONS_PER_USER} answers being generated; "
@@ -363,9 +363,9 @@ def _begin_items(tx: NamedTransactWrite, turn: Turn, *, now: datetime, lease_exp
     conversation.version = 0  # makes PynamoDB ADD 1 to the stored version instead of resetting it to 1
     tx.check(
         "prompt",
-        Prompt,
+        EngineType,
         request.engine_type,
-        condition=(Prompt.revision == turn.config.revision) & (Prompt.active == True),  # noqa: E712
+        condition=(EngineType.revision == turn.config.revision) & (EngineType.active == True),  # noqa: E712
     )
     tx.put(
         "idempotency",

@@ -21,19 +21,19 @@ from django.utils.http import urlencode
 
 from config.errors import ApplicationError, Conflict, NotFound, ValidationFailed
 from prompts.extraction import ALLOWED_EXTENSIONS
-from prompts.models import EngineTypeEntry, Prompt
-from prompts.selectors import knowledge_file_get, knowledge_file_list, prompt_get, prompt_list
+from prompts.models import EngineType, EngineTypeEntry
+from prompts.selectors import engine_type_get, engine_type_list, knowledge_file_get, knowledge_file_list
 from prompts.services import (
-    PROMPT_FIELDS,
+    ENGINE_TYPE_FIELDS,
+    engine_type_create,
+    engine_type_delete,
+    engine_type_update,
     knowledge_file_add,
     knowledge_file_delete,
     knowledge_file_reorder,
     knowledge_file_upload,
-    prompt_create,
-    prompt_delete,
-    prompt_update,
 )
-from prompts.system_prompt import prompt_preview
+from prompts.system_prompt import engine_type_preview
 
 FILE_LOG_NAME = "knowledge file"
 
@@ -89,7 +89,7 @@ class EngineTypeForm(forms.Form):
             self.fields["version"].required = True  # the version the form was opened at: optimistic locking
 
     def prompt_fields(self) -> dict:
-        return {name: self.cleaned_data[name] for name in PROMPT_FIELDS}
+        return {name: self.cleaned_data[name] for name in ENGINE_TYPE_FIELDS}
 
 
 class KnowledgeFileUploadForm(forms.Form):
@@ -114,8 +114,8 @@ def _form_error(form: forms.Form, exc: ApplicationError, field: str | None = Non
         form.add_error(field if field in form.fields else None, exc.message)
 
 
-def _initial(prompt: Prompt) -> dict:
-    initial = {name: getattr(prompt, name) for name in PROMPT_FIELDS}
+def _initial(prompt: EngineType) -> dict:
+    initial = {name: getattr(prompt, name) for name in ENGINE_TYPE_FIELDS}
     initial["model_id"] = prompt.model_id or ""
     return {**initial, "engine_type": prompt.engine_type, "version": prompt.version}
 
@@ -124,7 +124,7 @@ def _initial(prompt: Prompt) -> dict:
 class EngineTypeAdmin(admin.ModelAdmin):
     fieldsets = (
         (None, {"fields": ("engine_type", "name", "active")}),
-        ("Prompt", {"fields": ("description", "instruction")}),
+        ("EngineType", {"fields": ("description", "instruction")}),
         ("Model", {"fields": ("model_id", "temperature", "top_p", "max_tokens", "version")}),
     )
 
@@ -145,7 +145,7 @@ class EngineTypeAdmin(admin.ModelAdmin):
     def get_object(self, request, object_id, from_field=None):
         """The placeholder for a stored engine type (with the PynamoDB item as ``.prompt``), or None."""
         try:
-            prompt = prompt_get(engine_type=object_id)
+            prompt = engine_type_get(engine_type=object_id)
         except NotFound:
             return None
         entry = EngineTypeEntry(engine_type=prompt.engine_type)
@@ -171,7 +171,7 @@ class EngineTypeAdmin(admin.ModelAdmin):
             raise PermissionDenied
         query = request.GET.get("q", "").strip()
         active = request.GET.get("active", "")
-        prompts = prompt_list(include_inactive=True)
+        prompts = engine_type_list(include_inactive=True)
         total = len(prompts)
         if query:
             needle = query.casefold()
@@ -263,11 +263,11 @@ class EngineTypeAdmin(admin.ModelAdmin):
             return self._after_save(request, obj, add=False, verb=None)
         try:
             if add:
-                prompt = prompt_create(
+                prompt = engine_type_create(
                     engine_type=form.cleaned_data["engine_type"], updated_by=who, **form.prompt_fields()
                 )
             else:
-                prompt = prompt_update(
+                prompt = engine_type_update(
                     engine_type=obj.pk,
                     expected_version=form.cleaned_data["version"],
                     updated_by=who,
@@ -328,7 +328,7 @@ class EngineTypeAdmin(admin.ModelAdmin):
         files = knowledge_file_list(engine_type=obj.pk)
         if request.method == "POST":
             try:
-                prompt_delete(engine_type=obj.pk, expected_version=obj.prompt.version)
+                engine_type_delete(engine_type=obj.pk, expected_version=obj.prompt.version)
             except Conflict as exc:
                 self.message_user(request, exc.message, messages.ERROR)
                 return HttpResponseRedirect(request.path)
@@ -367,7 +367,7 @@ class EngineTypeAdmin(admin.ModelAdmin):
         if not self.has_view_or_change_permission(request, obj):
             raise PermissionDenied
         context = self._context(
-            request, title=f"Preview: {obj}", original=obj, preview=prompt_preview(engine_type=obj.pk)
+            request, title=f"Preview: {obj}", original=obj, preview=engine_type_preview(engine_type=obj.pk)
         )
         request.current_app = self.admin_site.name
         return TemplateResponse(request, "admin/prompts/enginetypeentry/preview.html", context)

@@ -12,18 +12,18 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api_schema import error_responses
+from config.api.permissions import IsStaff
+from config.api.schema import error_responses
 from config.errors import NotFound, ValidationFailed
-from config.permissions import IsStaff
-from prompts.models import Prompt
-from prompts.selectors import knowledge_file_get, knowledge_file_list, prompt_get, prompt_list
+from prompts.models import EngineType
+from prompts.selectors import engine_type_get, engine_type_list, knowledge_file_get, knowledge_file_list
 from prompts.services import (
     ENGINE_TYPE_RE,
+    engine_type_delete,
+    engine_type_upsert,
     knowledge_file_add,
     knowledge_file_delete,
     knowledge_file_update,
-    prompt_delete,
-    prompt_upsert,
 )
 
 FILE_ID_MAX_CHARS = 64
@@ -35,8 +35,8 @@ def _checked_engine_type(engine_type: str) -> str:
     return engine_type
 
 
-def _visible_prompt(request: Request, engine_type: str) -> Prompt:
-    prompt = prompt_get(engine_type=_checked_engine_type(engine_type))
+def _visible_engine_type(request: Request, engine_type: str) -> EngineType:
+    prompt = engine_type_get(engine_type=_checked_engine_type(engine_type))
     if not prompt.active and not request.user.is_staff:
         raise NotFound("Engine type not found", code="engine_type_not_found")
     return prompt
@@ -48,7 +48,7 @@ def _checked_file_id(file_id: str) -> str:
     return file_id
 
 
-class PromptOutputSerializer(serializers.Serializer):
+class EngineTypeOutputSerializer(serializers.Serializer):
     """An engine type. Fields marked staff-only are left out for everybody else."""
 
     STAFF_ONLY = (
@@ -103,9 +103,9 @@ class KnowledgeFileSerializer(serializers.Serializer):
     updatedAt = serializers.DateTimeField(source="updated_at")
 
 
-class PromptListApi(APIView):
+class EngineTypeListApi(APIView):
     class OutputSerializer(serializers.Serializer):
-        prompts = PromptOutputSerializer(many=True, staff=True)  # documents every field; staff-only ones optional
+        prompts = EngineTypeOutputSerializer(many=True, staff=True)  # documents every field; staff-only ones optional
 
     @extend_schema(
         operation_id="prompts_list",
@@ -114,13 +114,13 @@ class PromptListApi(APIView):
     )
     def get(self, request: Request) -> Response:
         staff = bool(request.user.is_staff)
-        prompts = prompt_list(include_inactive=staff)
-        return Response({"prompts": PromptOutputSerializer(prompts, many=True, staff=staff).data})
+        prompts = engine_type_list(include_inactive=staff)
+        return Response({"prompts": EngineTypeOutputSerializer(prompts, many=True, staff=staff).data})
 
 
-class PromptDetailApi(APIView):
+class EngineTypeDetailApi(APIView):
     class OutputSerializer(serializers.Serializer):
-        prompt = PromptOutputSerializer(staff=True)
+        prompt = EngineTypeOutputSerializer(staff=True)
         files = KnowledgeFileSerializer(many=True, help_text="Staff only; always empty for everybody else.")
 
     @extend_schema(
@@ -129,12 +129,12 @@ class PromptDetailApi(APIView):
         responses={200: OutputSerializer, **error_responses(404)},
     )
     def get(self, request: Request, engine_type: str) -> Response:
-        prompt = _visible_prompt(request, engine_type)
+        prompt = _visible_engine_type(request, engine_type)
         staff = bool(request.user.is_staff)
         files = knowledge_file_list(engine_type=prompt.engine_type) if staff else []
         return Response(
             {
-                "prompt": PromptOutputSerializer(prompt, staff=staff).data,
+                "prompt": EngineTypeOutputSerializer(prompt, staff=staff).data,
                 "files": KnowledgeFileSerializer(files, many=True).data,
             }
         )
@@ -150,7 +150,7 @@ class ProbabilityField(serializers.FloatField):
         return round(super().to_internal_value(data), 4)
 
 
-class PromptInputSerializer(serializers.Serializer):
+class EngineTypeInputSerializer(serializers.Serializer):
     name = serializers.CharField(required=False, allow_blank=True, max_length=100)
     description = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
     instruction = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
@@ -173,16 +173,16 @@ class PromptInputSerializer(serializers.Serializer):
         return {self.FIELD_NAMES.get(name, name): value for name, value in data.items()}
 
 
-class PromptSaveOutputSerializer(serializers.Serializer):
+class EngineTypeSaveOutputSerializer(serializers.Serializer):
     message = serializers.CharField()
     promptId = serializers.CharField()
-    prompt = PromptOutputSerializer(staff=True)
+    prompt = EngineTypeOutputSerializer(staff=True)
 
 
-def _prompt_save(request: Request, engine_type: str) -> tuple[Prompt, bool]:
-    serializer = PromptInputSerializer(data=request.data)
+def _engine_type_save(request: Request, engine_type: str) -> tuple[EngineType, bool]:
+    serializer = EngineTypeInputSerializer(data=request.data)
     serializer.is_valid(raise_exception=True)
-    return prompt_upsert(
+    return engine_type_upsert(
         engine_type=_checked_engine_type(engine_type),
         expected_version=serializer.validated_data.get("version"),
         updated_by=request.user.get_username(),
@@ -190,54 +190,54 @@ def _prompt_save(request: Request, engine_type: str) -> tuple[Prompt, bool]:
     )
 
 
-def _prompt_saved(prompt: Prompt, created: bool) -> Response:
+def _engine_type_saved(prompt: EngineType, created: bool) -> Response:
     data = {
         "message": "Prompt created successfully" if created else "Prompt updated successfully",
         "promptId": prompt.engine_type,
-        "prompt": PromptOutputSerializer(prompt, staff=True).data,
+        "prompt": EngineTypeOutputSerializer(prompt, staff=True).data,
     }
     return Response(data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
-class PromptCreateApi(APIView):
+class EngineTypeCreateApi(APIView):
     permission_classes = [IsStaff]
 
     @extend_schema(
         operation_id="prompts_create",
         summary="Create an engine type, or change the given fields of an existing one (staff)",
-        request=PromptInputSerializer,
+        request=EngineTypeInputSerializer,
         responses={
-            200: PromptSaveOutputSerializer,
-            201: PromptSaveOutputSerializer,
+            200: EngineTypeSaveOutputSerializer,
+            201: EngineTypeSaveOutputSerializer,
             **error_responses(400, 403, 404, 409),
         },
     )
     def post(self, request: Request, engine_type: str) -> Response:
-        return _prompt_saved(*_prompt_save(request, engine_type))
+        return _engine_type_saved(*_engine_type_save(request, engine_type))
 
 
-class PromptUpdateApi(APIView):
+class EngineTypeUpdateApi(APIView):
     permission_classes = [IsStaff]
 
     @extend_schema(
         operation_id="prompts_update",
         summary="Change the given fields of an engine type, creating it if missing (staff)",
-        request=PromptInputSerializer,
+        request=EngineTypeInputSerializer,
         responses={
-            200: PromptSaveOutputSerializer,
-            201: PromptSaveOutputSerializer,
+            200: EngineTypeSaveOutputSerializer,
+            201: EngineTypeSaveOutputSerializer,
             **error_responses(400, 403, 404, 409),
         },
     )
     def put(self, request: Request, engine_type: str) -> Response:
-        return _prompt_saved(*_prompt_save(request, engine_type))
+        return _engine_type_saved(*_engine_type_save(request, engine_type))
 
 
 class ResultSerializer(serializers.Serializer):
     message = serializers.CharField()
 
 
-class PromptDeleteApi(APIView):
+class EngineTypeDeleteApi(APIView):
     permission_classes = [IsStaff]
 
     class OutputSerializer(ResultSerializer):
@@ -249,7 +249,7 @@ class PromptDeleteApi(APIView):
         responses={200: OutputSerializer, **error_responses(403, 404, 409)},
     )
     def delete(self, request: Request, engine_type: str) -> Response:
-        prompt_delete(engine_type=_checked_engine_type(engine_type))
+        engine_type_delete(engine_type=_checked_engine_type(engine_type))
         return Response({"message": "Prompt deleted successfully", "promptId": engine_type})
 
 
@@ -265,7 +265,7 @@ class FileListApi(APIView):
         responses={200: OutputSerializer, **error_responses(403, 404)},
     )
     def get(self, request: Request, engine_type: str) -> Response:
-        prompt = prompt_get(engine_type=_checked_engine_type(engine_type))
+        prompt = engine_type_get(engine_type=_checked_engine_type(engine_type))
         files = knowledge_file_list(engine_type=prompt.engine_type)
         return Response({"files": KnowledgeFileSerializer(files, many=True).data})
 

@@ -11,7 +11,7 @@ from pynamodb.attributes import (
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-from config.dynamodb import table_meta
+from config.dynamodb.tables import table_meta
 
 ENGINE_LISTING = "engine"
 
@@ -27,7 +27,7 @@ class AllEnginesIndex(GlobalSecondaryIndex):
     engine_type = UnicodeAttribute(range_key=True)
 
 
-class Prompt(Model):
+class EngineType(Model):
     """An engine type: persona, instructions, model and inference parameters."""
 
     Meta = table_meta("prompts")

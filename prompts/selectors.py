@@ -1,18 +1,18 @@
 """Reads of engine types and their knowledge files (always by key or index, never a Scan)."""
 
 from config.errors import NotFound
-from prompts.models import ENGINE_LISTING, KnowledgeFile, Prompt
+from prompts.models import ENGINE_LISTING, EngineType, KnowledgeFile
 
 
-def prompt_get(*, engine_type: str) -> Prompt:
+def engine_type_get(*, engine_type: str) -> EngineType:
     try:
-        return Prompt.get(engine_type)
-    except Prompt.DoesNotExist as exc:
+        return EngineType.get(engine_type)
+    except EngineType.DoesNotExist as exc:
         raise NotFound("Engine type not found", code="engine_type_not_found") from exc
 
 
-def prompt_list(*, include_inactive: bool = False) -> list[Prompt]:
-    prompts = Prompt.all_engines.query(ENGINE_LISTING)
+def engine_type_list(*, include_inactive: bool = False) -> list[EngineType]:
+    prompts = EngineType.all_engines.query(ENGINE_LISTING)
     return [p for p in prompts if include_inactive or p.active]
 
 

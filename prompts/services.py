@@ -15,10 +15,10 @@ from pynamodb.exceptions import DeleteError, PutError, UpdateError
 from config.clock import utcnow
 from config.errors import Conflict, NotFound, ValidationFailed
 from prompts.extraction import text_extract
-from prompts.models import KnowledgeFile, Prompt
-from prompts.selectors import knowledge_file_get, knowledge_file_list, prompt_get
+from prompts.models import EngineType, KnowledgeFile
+from prompts.selectors import engine_type_get, knowledge_file_get, knowledge_file_list
 
-PROMPT_FIELDS = ("name", "description", "instruction", "model_id", "temperature", "top_p", "max_tokens", "active")
+ENGINE_TYPE_FIELDS = ("name", "description", "instruction", "model_id", "temperature", "top_p", "max_tokens", "active")
 ENGINE_TYPE_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 # Bedrock model ids, inference-profile ids and ARNs.
 MODEL_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.:/_-]{0,199}$")
@@ -38,16 +38,16 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _prompt_fields_clean(fields: dict[str, Any]) -> dict[str, Any]:
+def _engine_type_fields_clean(fields: dict[str, Any]) -> dict[str, Any]:
     """The fields as stored (``model_id`` "" means the default), or ``ValidationFailed`` listing every bad one."""
     errors: dict[str, list[str]] = {}
     cleaned = dict(fields)
     for name, value in fields.items():
-        if name not in PROMPT_FIELDS:
+        if name not in ENGINE_TYPE_FIELDS:
             raise TypeError(f"unknown prompt field {name!r}")
         if name == "model_id" and value == "":
             cleaned[name] = value = None
-        message = _prompt_field_error(name, value)
+        message = _engine_type_field_error(name, value)
         if message:
             errors[name] = [message]
     if errors:
@@ -55,7 +55,7 @@ def _prompt_fields_clean(fields: dict[str, Any]) -> dict[str, Any]:
     return cleaned
 
 
-def _prompt_field_error(name: str, value: Any) -> str | None:
+def _engine_type_field_error(name: str, value: Any) -> str | None:
     if name == "name":
         if not isinstance(value, str) or len(value) > NAME_MAX_CHARS:
             return f"The name must be text of at most {NAME_MAX_CHARS} characters."
@@ -91,10 +91,10 @@ def _context_check(*, description: str, instruction: str, files_chars: int) -> N
         )
 
 
-def prompt_create(*, engine_type: str, updated_by: str | None = None, **fields: Any) -> Prompt:
+def engine_type_create(*, engine_type: str, updated_by: str | None = None, **fields: Any) -> EngineType:
     if not isinstance(engine_type, str) or not ENGINE_TYPE_RE.fullmatch(engine_type):
         raise _invalid("engine_type", "The id may hold 1 to 32 letters, digits, “-” and “_”.")
-    fields = _prompt_fields_clean(fields)
+    fields = _engine_type_fields_clean(fields)
     _context_check(
         description=fields.get("description") or "", instruction=fields.get("instruction") or "", files_chars=0
     )
@@ -103,11 +103,11 @@ def prompt_create(*, engine_type: str, updated_by: str | None = None, **fields: 
     # under the same id must never repeat a revision that a process may still hold in its cache. (Each later
     # change adds 1 and takes longer than a millisecond, so a re-creation always starts above the old ones.)
     revision = int(now.timestamp() * 1000)
-    prompt = Prompt(engine_type, created_at=now, updated_at=now, updated_by=updated_by, revision=revision)
+    prompt = EngineType(engine_type, created_at=now, updated_at=now, updated_by=updated_by, revision=revision)
     for name, value in fields.items():
         setattr(prompt, name, value)
     try:
-        prompt.save(condition=Prompt.engine_type.does_not_exist())
+        prompt.save(condition=EngineType.engine_type.does_not_exist())
     except PutError as exc:
         if _condition_failed(exc):
             raise Conflict(f"Engine type {engine_type!r} already exists.", code="engine_type_exists") from exc
@@ -115,16 +115,16 @@ def prompt_create(*, engine_type: str, updated_by: str | None = None, **fields: 
     return prompt
 
 
-def prompt_update(
+def engine_type_update(
     *, engine_type: str, expected_version: int | None = None, updated_by: str | None = None, **fields: Any
-) -> Prompt:
+) -> EngineType:
     """Change some fields. With ``expected_version`` the write fails if anyone saved since it was read.
 
     The check is atomic: the update is conditioned on the stored version equalling the loaded one, and the
     loaded one must equal ``expected_version``, so a save landing between the read and the write is refused too.
     """
-    fields = _prompt_fields_clean(fields)
-    prompt = prompt_get(engine_type=engine_type)
+    fields = _engine_type_fields_clean(fields)
+    prompt = engine_type_get(engine_type=engine_type)
     if expected_version is not None and prompt.version != expected_version:
         raise Conflict("This engine type was changed by someone else since you opened it.", code="edit_conflict")
     if "description" in fields or "instruction" in fields:
@@ -133,11 +133,11 @@ def prompt_update(
             instruction=fields.get("instruction", prompt.instruction) or "",
             files_chars=sum(f.char_count for f in knowledge_file_list(engine_type=engine_type)),
         )
-    actions = [Prompt.updated_at.set(utcnow()), Prompt.revision.add(1)]
+    actions = [EngineType.updated_at.set(utcnow()), EngineType.revision.add(1)]
     if updated_by is not None:
-        actions.append(Prompt.updated_by.set(updated_by))
+        actions.append(EngineType.updated_by.set(updated_by))
     for name, value in fields.items():
-        attribute = getattr(Prompt, name)
+        attribute = getattr(EngineType, name)
         actions.append(attribute.remove() if value is None else attribute.set(value))
     try:
         prompt.update(actions=actions)  # PynamoDB adds the version condition and increments it
@@ -150,8 +150,8 @@ def prompt_update(
     return prompt
 
 
-def prompt_delete(*, engine_type: str, expected_version: int | None = None) -> None:
-    prompt = prompt_get(engine_type=engine_type)
+def engine_type_delete(*, engine_type: str, expected_version: int | None = None) -> None:
+    prompt = engine_type_get(engine_type=engine_type)
     if expected_version is not None and prompt.version != expected_version:
         raise Conflict("This engine type was changed by someone else since you opened it.", code="edit_conflict")
     with KnowledgeFile.batch_write() as batch:
@@ -165,15 +165,15 @@ def prompt_delete(*, engine_type: str, expected_version: int | None = None) -> N
         raise
 
 
-def prompt_touch(*, engine_type: str, updated_by: str | None = None) -> None:
+def engine_type_touch(*, engine_type: str, updated_by: str | None = None) -> None:
     """Bump the revision after a knowledge-file change, so every process reloads the system prompt."""
-    actions = [Prompt.revision.add(1), Prompt.updated_at.set(utcnow())]
+    actions = [EngineType.revision.add(1), EngineType.updated_at.set(utcnow())]
     if updated_by is not None:
-        actions.append(Prompt.updated_by.set(updated_by))
+        actions.append(EngineType.updated_by.set(updated_by))
     # A file change must not be refused because the prompt's form was saved meanwhile: no version condition
     # (the loaded version makes PynamoDB increment it atomically rather than reset it).
-    prompt_get(engine_type=engine_type).update(
-        actions=actions, condition=Prompt.engine_type.exists(), add_version_condition=False
+    engine_type_get(engine_type=engine_type).update(
+        actions=actions, condition=EngineType.engine_type.exists(), add_version_condition=False
     )
 
 
@@ -217,7 +217,7 @@ def knowledge_file_add(
     size_bytes: int | None = None,
     created_by: str | None = None,
 ) -> KnowledgeFile:
-    prompt = prompt_get(engine_type=engine_type)
+    prompt = engine_type_get(engine_type=engine_type)
     file_name = _file_name_clean(file_name)
     _file_content_check(file_name=file_name, content=content)
     existing = knowledge_file_list(engine_type=engine_type)
@@ -243,7 +243,7 @@ def knowledge_file_add(
         created_by=created_by,
     )
     knowledge_file.save()
-    prompt_touch(engine_type=engine_type, updated_by=created_by)
+    engine_type_touch(engine_type=engine_type, updated_by=created_by)
     return knowledge_file
 
 
@@ -251,7 +251,7 @@ def knowledge_file_upload(
     *, engine_type: str, file_name: str, data: bytes, created_by: str | None = None
 ) -> KnowledgeFile:
     """Extract the text of an uploaded .txt/.md/.csv/.pdf/.docx file and add it as a knowledge file."""
-    prompt_get(engine_type=engine_type)
+    engine_type_get(engine_type=engine_type)
     file_name = _file_name_clean(file_name)
     _file_count_check(knowledge_file_list(engine_type=engine_type))  # before the costly extraction
     extracted = text_extract(file_name=file_name, data=data)
@@ -280,7 +280,7 @@ def knowledge_file_update(
         actions.append(KnowledgeFile.file_name.set(file_name))
     if content is not None:
         _file_content_check(file_name=file_name or knowledge_file.file_name, content=content)
-        prompt = prompt_get(engine_type=engine_type)
+        prompt = engine_type_get(engine_type=engine_type)
         others = [f for f in knowledge_file_list(engine_type=engine_type) if f.file_id != file_id]
         _context_check(
             description=prompt.description,
@@ -294,7 +294,7 @@ def knowledge_file_update(
             KnowledgeFile.sha256.set(hashlib.sha256(content.encode()).hexdigest()),
         ]
     knowledge_file.update(actions=actions, condition=KnowledgeFile.file_id.exists())
-    prompt_touch(engine_type=engine_type, updated_by=updated_by)
+    engine_type_touch(engine_type=engine_type, updated_by=updated_by)
     return knowledge_file
 
 
@@ -312,32 +312,32 @@ def knowledge_file_reorder(
                 actions=[KnowledgeFile.position.set(position), KnowledgeFile.updated_at.set(utcnow())],
                 condition=KnowledgeFile.file_id.exists(),
             )
-    prompt_touch(engine_type=engine_type, updated_by=updated_by)
+    engine_type_touch(engine_type=engine_type, updated_by=updated_by)
     return [files[file_id] for file_id in file_ids]
 
 
 def knowledge_file_delete(*, engine_type: str, file_id: str, updated_by: str | None = None) -> None:
     knowledge_file = knowledge_file_get(engine_type=engine_type, file_id=file_id)
     knowledge_file.delete()
-    prompt_touch(engine_type=engine_type, updated_by=updated_by)
+    engine_type_touch(engine_type=engine_type, updated_by=updated_by)
 
 
-def prompt_upsert(
+def engine_type_upsert(
     *, engine_type: str, expected_version: int | None = None, updated_by: str | None = None, **fields: Any
-) -> tuple[Prompt, bool]:
+) -> tuple[EngineType, bool]:
     """Change the given fields, creating the engine type if it does not exist yet: ``(prompt, created)``.
 
     The REST API's PUT/POST: a fresh install has no rows, and the SPA's admin panel only ever saves.
     """
     try:
-        return prompt_update(
+        return engine_type_update(
             engine_type=engine_type, expected_version=expected_version, updated_by=updated_by, **fields
         ), False
     except NotFound:
         if expected_version is not None:
             raise
     try:
-        return prompt_create(engine_type=engine_type, updated_by=updated_by, **fields), True
+        return engine_type_create(engine_type=engine_type, updated_by=updated_by, **fields), True
     except Conflict:
         # Created by someone else between our read and our write: apply the change to theirs.
-        return prompt_update(engine_type=engine_type, updated_by=updated_by, **fields), False
+        return engine_type_update(engine_type=engine_type, updated_by=updated_by, **fields), False

@@ -11,9 +11,9 @@ from decimal import Decimal
 
 from django.conf import settings
 
-from conversations.bedrock import ModelError, ModelRequest, model_backend
-from prompts.models import KnowledgeFile, Prompt
-from prompts.selectors import knowledge_file_list, prompt_get
+from config.bedrock.client import ModelError, ModelRequest, model_backend
+from prompts.models import EngineType, KnowledgeFile
+from prompts.selectors import engine_type_get, knowledge_file_list
 from usage.pricing import price_for
 
 logger = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ CONFIDENTIALITY_RULE = (
 
 
 @dataclass(frozen=True)
-class EngineConfig:
+class EngineTypeConfig:
     engine_type: str
     name: str
     revision: int
@@ -38,10 +38,10 @@ class EngineConfig:
     system_text: str
 
 
-_cache: dict[str, EngineConfig] = {}
+_cache: dict[str, EngineTypeConfig] = {}
 
 
-def system_prompt_render(*, prompt: Prompt, files: list[KnowledgeFile]) -> str:
+def system_prompt_render(*, prompt: EngineType, files: list[KnowledgeFile]) -> str:
     """Only static content: nothing per call (time, ids) may enter, or Bedrock's prompt cache never hits."""
     parts = [
         prompt.description or f"{prompt.name or prompt.engine_type} 전문 에이전트",
@@ -54,9 +54,9 @@ def system_prompt_render(*, prompt: Prompt, files: list[KnowledgeFile]) -> str:
     return "\n\n".join(parts)
 
 
-def engine_config_build(*, prompt: Prompt) -> EngineConfig:
+def engine_type_config_build(*, prompt: EngineType) -> EngineTypeConfig:
     files = knowledge_file_list(engine_type=prompt.engine_type)
-    return EngineConfig(
+    return EngineTypeConfig(
         engine_type=prompt.engine_type,
         name=prompt.name or prompt.engine_type,
         revision=int(prompt.revision),
@@ -71,13 +71,13 @@ def engine_config_build(*, prompt: Prompt) -> EngineConfig:
     )
 
 
-def engine_config_get(*, engine_type: str) -> EngineConfig:
+def engine_type_config_get(*, engine_type: str) -> EngineTypeConfig:
     """The engine type's current configuration: one GetItem, plus a files Query only after a change."""
-    prompt = prompt_get(engine_type=engine_type)
+    prompt = engine_type_get(engine_type=engine_type)
     cached = _cache.get(engine_type)
     if cached is not None and cached.revision == prompt.revision:
         return cached
-    config = engine_config_build(prompt=prompt)
+    config = engine_type_config_build(prompt=prompt)
     _cache[engine_type] = config
     return config
 
@@ -87,10 +87,10 @@ PREVIEW_USER_TEXT = "."
 
 
 @dataclass(frozen=True)
-class PromptPreview:
+class EngineTypePreview:
     """What staff see before a change reaches users: the exact system text, its size and its input cost."""
 
-    config: EngineConfig
+    config: EngineTypeConfig
     token_count: int
     token_count_exact: bool  # True: Bedrock CountTokens; False: this module's estimate
     price_version: str  # usage.pricing's version, "unpriced" when the model has no price
@@ -106,7 +106,7 @@ def token_estimate(text: str) -> int:
     return wide + -(-(len(text) - wide) // 4)
 
 
-def prompt_token_count(*, config: EngineConfig) -> tuple[int, bool]:
+def engine_type_token_count(*, config: EngineTypeConfig) -> tuple[int, bool]:
     """Bedrock CountTokens when the real backend is configured and answers, else the estimate."""
     if settings.BEDROCK_MODE == "bedrock":
         request = ModelRequest(
@@ -127,12 +127,12 @@ def prompt_token_count(*, config: EngineConfig) -> tuple[int, bool]:
     return token_estimate(config.system_text), False
 
 
-def prompt_preview(*, engine_type: str) -> PromptPreview:
+def engine_type_preview(*, engine_type: str) -> EngineTypePreview:
     """The system prompt as stored now (not the per-process cache), its tokens and cost per message."""
-    config = engine_config_build(prompt=prompt_get(engine_type=engine_type))
-    tokens, exact = prompt_token_count(config=config)
+    config = engine_type_config_build(prompt=engine_type_get(engine_type=engine_type))
+    tokens, exact = engine_type_token_count(config=config)
     price = price_for(config.model_id)
-    return PromptPreview(
+    return EngineTypePreview(
         config=config,
         token_count=tokens,
         token_count_exact=exact,

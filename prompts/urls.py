@@ -1,24 +1,26 @@
 from django.urls import path
 
-from config.api_routing import method_view
+from config.api.routing import method_view
 from prompts.apis import (
+    EngineTypeCreateApi,
+    EngineTypeDeleteApi,
+    EngineTypeDetailApi,
+    EngineTypeListApi,
+    EngineTypeUpdateApi,
     FileCreateApi,
     FileDeleteApi,
     FileDetailApi,
     FileListApi,
     FileUpdateApi,
-    PromptCreateApi,
-    PromptDeleteApi,
-    PromptDetailApi,
-    PromptListApi,
-    PromptUpdateApi,
 )
 
 urlpatterns = [
-    path("prompts", method_view(get=PromptListApi), name="prompts"),
+    path("prompts", method_view(get=EngineTypeListApi), name="prompts"),
     path(
         "prompts/<str:engine_type>",
-        method_view(get=PromptDetailApi, post=PromptCreateApi, put=PromptUpdateApi, delete=PromptDeleteApi),
+        method_view(
+            get=EngineTypeDetailApi, post=EngineTypeCreateApi, put=EngineTypeUpdateApi, delete=EngineTypeDeleteApi
+        ),
         name="prompt",
     ),
     path("prompts/<str:engine_type>/files", method_view(get=FileListApi, post=FileCreateApi), name="prompt-files"),

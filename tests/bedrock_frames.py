@@ -1,6 +1,6 @@
 """A fake Bedrock endpoint for tests: AWS event-stream frames answered through botocore's ``before-send`` hook.
 
-The real adapter (``conversations.bedrock``) and the real botocore client run unchanged; only the HTTP exchange
+The real adapter (``config.bedrock.client``) and the real botocore client run unchanged; only the HTTP exchange
 is replaced. botocore parses the bytes into a real ``EventStream``, so in-stream exception frames surface as
 ``EventStreamError`` after the earlier events, exactly as in production. Use it through the ``fake_bedrock``
 fixture in ``tests/conftest.py``.

@@ -5,8 +5,8 @@ from moto import mock_aws  # noqa: I001  (must come first)
 import pytest
 from django.contrib.auth import get_user_model
 
-from config.dynamodb import all_models
-from config.identity import owner_id
+from config.dynamodb.tables import all_models
+from config.auth.identity import owner_id
 
 # Bedrock is faked with botocore's before-send hook (tests/bedrock_frames.py); moto must let it pass.
 MOTO_CONFIG = {"core": {"passthrough": {"services": ["bedrockruntime"]}}}
@@ -35,7 +35,7 @@ def fake_bedrock(settings, monkeypatch):
             raw = fake_bedrock.stream(answer("a", "b", "c"), delay=0.05, hold_after=2)  # pauses after 2 frames
             fake_bedrock.error("ThrottlingException", status=429)  # request-level error (botocore retries it)
             fake_bedrock.converse("Title text")  # Converse reply (titles); fake_bedrock.count_tokens(123)
-            ...  # run the code under test (it calls conversations.bedrock.model_backend())
+            ...  # run the code under test (it calls config.bedrock.client.model_backend())
             body = fake_bedrock.requests("ConverseStream")[0]  # the JSON sent: system, messages, inferenceConfig
             assert body["system"][1] == {"cachePoint": {"type": "default"}}
             fake_bedrock.wait_for_stream(0).closed.is_set()  # was the HTTP stream closed (stop)?
@@ -46,7 +46,7 @@ def fake_bedrock(settings, monkeypatch):
     """
     from botocore.retries.standard import ExponentialBackoff
 
-    from conversations.bedrock import bedrock_client, bedrock_client_reset
+    from config.bedrock.client import bedrock_client, bedrock_client_reset
     from tests.bedrock_frames import FakeBedrock
 
     settings.BEDROCK_MODE = "bedrock"
@@ -94,7 +94,7 @@ def _fresh_cache():
 @pytest.fixture
 def cognito(settings):
     """A fake Cognito user pool (tests/jwt_helpers.py): JWKS on 127.0.0.1, ``cognito.headers(sub=...)`` for REST."""
-    from config.authentication import _jwks_client
+    from config.auth.cognito import _jwks_client
     from tests.jwt_helpers import CLIENT_ID, POOL_ID, REGION, FakeCognito, JwksServer
 
     server = JwksServer().start()

@@ -12,11 +12,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api_schema import error_responses
+from config.api.pagination import cursor_decode, cursor_encode
+from config.api.permissions import IsStaff, target_owner_id
+from config.api.schema import error_responses
 from config.clock import utcnow
 from config.errors import ValidationFailed
-from config.pagination import cursor_decode, cursor_encode
-from config.permissions import IsStaff, target_owner_id
 from usage.models import DailyUsage
 from usage.plans import iso_z
 from usage.reports import STAFF_GROUPINGS, USER_GROUPINGS, Report, usage_report, usage_summary

@@ -13,7 +13,7 @@ from pynamodb.constants import NUMBER
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-from config.dynamodb import table_meta
+from config.dynamodb.tables import table_meta
 
 
 class DecimalAttribute(Attribute[Decimal]):

@@ -16,12 +16,12 @@ from pathlib import Path
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from config.bedrock.model_ids import base_model_id
 from config.clock import utcnow
 
 logger = logging.getLogger(__name__)
 
 UNPRICED_VERSION = "unpriced"
-_PROFILE_PREFIXES = ("us.", "eu.", "apac.", "global.", "us-gov.", "jp.", "au.", "ca.")
 _THOUSAND = Decimal(1000)
 
 
@@ -89,11 +89,7 @@ def price_for(model_id: str, *, at: datetime | None = None) -> Price:
     """The price of ``model_id`` in force at ``at`` (default now); version ``"unpriced"`` (cost 0) if none."""
     at = at or utcnow()
     table = price_table()
-    candidates = [model_id]
-    for prefix in _PROFILE_PREFIXES:
-        if model_id.startswith(prefix):
-            candidates.append(model_id.removeprefix(prefix))
-    for candidate in candidates:
+    for candidate in dict.fromkeys([model_id, base_model_id(model_id)]):
         in_force = [price for price in table.get(candidate, []) if price.effective_from <= at]
         if in_force:
             return in_force[-1]

@@ -17,9 +17,9 @@ from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from config.clock import utcnow
-from config.dynamodb import connection
+from config.dynamodb.tables import connection
+from config.dynamodb.transactions import NamedTransactWrite
 from config.errors import QuotaExceeded, RateLimited, ValidationFailed
-from config.transactions import NamedTransactWrite
 from usage.models import DailyUsage, MonthlyUsage, UsageReservation, UserPlan
 from usage.plans import PLANS, engine_bucket_key, engine_limit, iso_z, month_key, month_resets_at, plan_limit
 from usage.pricing import price_for

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from config.api_routing import method_view
+from config.api.routing import method_view
 from usage.apis import UsageDetailApi, UsageReportApi, UsageSummaryApi, UsageUpdateApi
 
 urlpatterns = [

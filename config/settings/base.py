@@ -202,12 +202,12 @@ API_READ_THROTTLE_RATE = env_str("API_READ_THROTTLE_RATE")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "config.authentication.CognitoJWTAuthentication",  # first: its header makes refusals 401
+        "config.auth.cognito.CognitoJWTAuthentication",  # first: its header makes refusals 401
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_THROTTLE_CLASSES": [
-        "config.throttling.WriteRateThrottle",
-        "config.throttling.ReadRateThrottle",
+        "config.api.throttling.WriteRateThrottle",
+        "config.api.throttling.ReadRateThrottle",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": [
@@ -215,8 +215,8 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "EXCEPTION_HANDLER": "config.exception_handler.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "config.api_schema.AutoSchema",
+    "EXCEPTION_HANDLER": "config.api.exception_handler.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "config.api.schema.AutoSchema",
 }
 
 SPECTACULAR_SETTINGS = {

@@ -3,7 +3,7 @@ import logging
 
 import pytest
 
-from config.identity import owner_id
+from config.auth.identity import owner_id
 from config.request_logging import JsonFormatter
 
 LOGGER = "config.requests"

@@ -7,14 +7,14 @@ from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.test import Client
 
-from prompts.services import prompt_create
+from prompts.services import engine_type_create
 
 
 def engine_create(engine_type: str = "11", **fields: Any):
     fields.setdefault("name", "금융 보도자료")
     fields.setdefault("description", "Financial press-release writer")
     fields.setdefault("instruction", "Write concise press releases.")
-    return prompt_create(engine_type=engine_type, **fields)
+    return engine_type_create(engine_type=engine_type, **fields)
 
 
 def session_cookie(user) -> str:

@@ -7,10 +7,10 @@ import json
 import pytest
 from asgiref.sync import sync_to_async
 
-from config.identity import owner_id
+from config.auth.identity import owner_id
 from conversations.ids import message_key
 from conversations.models import ActiveGenerations, Conversation, Message
-from prompts.services import prompt_update
+from prompts.services import engine_type_update
 from tests.bedrock_frames import answer, message_start, stream_exception, text_delta
 from tests.conversations.chat_helpers import engine_create, frames_until, send_frame, ws_connect
 from usage.models import DailyUsage, MonthlyUsage
@@ -297,7 +297,7 @@ async def test_every_bad_frame_gets_an_error_code_and_the_connection_stays_usabl
 
 
 async def test_inactive_engine_type_is_refused(user, engine):
-    await sync_to_async(prompt_update)(engine_type="11", active=False)
+    await sync_to_async(engine_type_update)(engine_type="11", active=False)
     ws = await ws_connect(user)
     await ws.send_json_to(send_frame())
     error = await ws.receive_json_from(timeout=20)
@@ -310,7 +310,7 @@ async def test_engine_change_is_seen_on_the_next_message(user, engine, fake_bedr
     ws = await ws_connect(user)
     await ws.send_json_to(send_frame(idempotencyKey="a"))
     await frames_until(ws, "title")
-    await sync_to_async(prompt_update)(engine_type="11", instruction="Answer in haiku.")
+    await sync_to_async(engine_type_update)(engine_type="11", instruction="Answer in haiku.")
     await ws.send_json_to(send_frame(idempotencyKey="b"))
     await frames_until(ws, "chat_end")
     first, second = fake_bedrock.requests("ConverseStream")

@@ -5,9 +5,9 @@ import asyncio
 import pytest
 from pynamodb.connection.base import Connection
 
+from config.bedrock.fake import FakeModel
 from config.clock import utcnow
 from config.errors import QuotaExceeded, ValidationFailed
-from conversations.fake_model import FakeModel
 from conversations.models import ActiveGenerations, Conversation, IdempotencyRecord, Message
 from conversations.turns import (
     TitleChanged,

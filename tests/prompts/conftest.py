@@ -4,7 +4,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 
-from prompts.services import prompt_create
+from prompts.services import engine_type_create
 
 
 def _staff(username: str, *codenames: str):
@@ -41,7 +41,7 @@ def changer(db):
 
 @pytest.fixture
 def engine(db):
-    return prompt_create(
+    return engine_type_create(
         engine_type="11",
         name="Financial press releases",
         description="A financial journalist.",

@@ -6,8 +6,8 @@ import pytest
 from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
 from django.urls import reverse
 
-from prompts.models import EngineTypeEntry, KnowledgeFile, Prompt
-from prompts.services import knowledge_file_add, prompt_create, prompt_update
+from prompts.models import EngineType, EngineTypeEntry, KnowledgeFile
+from prompts.services import engine_type_create, engine_type_update, knowledge_file_add
 
 CHANGELIST = "admin:prompts_enginetypeentry_changelist"
 ADD = "admin:prompts_enginetypeentry_add"
@@ -34,7 +34,7 @@ def form_data(**overrides) -> dict:
     return {k: v for k, v in data.items() if v is not None}
 
 
-def change_data(prompt: Prompt, **overrides) -> dict:
+def change_data(prompt: EngineType, **overrides) -> dict:
     """What the change form posts back: the stored values, the version it was opened at, and the edits."""
     data = form_data(
         engine_type=prompt.engine_type,
@@ -56,8 +56,8 @@ def log_entries(engine_type: str) -> list[LogEntry]:
 
 
 def test_list_searches_by_id_and_name_and_filters_on_active(client, editor, engine):
-    prompt_create(engine_type="22", name="Corporate", updated_by="seed")
-    prompt_create(engine_type="T5", name="Headlines", active=False, updated_by="seed")
+    engine_type_create(engine_type="22", name="Corporate", updated_by="seed")
+    engine_type_create(engine_type="T5", name="Headlines", active=False, updated_by="seed")
     client.force_login(editor)
 
     everything = client.get(reverse(CHANGELIST)).content.decode()
@@ -88,7 +88,7 @@ def test_add_stores_the_engine_type_logs_it_and_says_so(client, editor):
         follow=True,
     )
 
-    prompt = Prompt.get("22")
+    prompt = EngineType.get("22")
     assert (prompt.name, prompt.instruction, prompt.model_id) == (
         "Corporate press releases",
         "Be creative.",
@@ -141,7 +141,7 @@ def test_invalid_values_are_shown_next_to_the_field(client, editor, field, value
     assert response.status_code == 200
     assert fragment in str(response.context["adminform"].form.errors[field])
     assert "Please correct the error below." in response.content.decode()
-    assert Prompt.count() == 0
+    assert EngineType.count() == 0
 
 
 def test_a_duplicate_id_is_refused_on_the_id_field(client, editor, engine):
@@ -150,7 +150,7 @@ def test_a_duplicate_id_is_refused_on_the_id_field(client, editor, engine):
     response = client.post(reverse(ADD), form_data(engine_type="11", name="Other"))
 
     assert "already exists" in str(response.context["adminform"].form.errors["engine_type"])
-    assert Prompt.get("11").name == "Financial press releases"
+    assert EngineType.get("11").name == "Financial press releases"
 
 
 # --- change and optimistic locking ---------------------------------------------------------------
@@ -165,7 +165,7 @@ def test_change_updates_bumps_the_revision_and_logs_what_changed(client, editor,
     response = client.post(url("change", "11"), change_data(engine, instruction="Write very short sentences."))
 
     assert response.status_code == 302
-    stored = Prompt.get("11")
+    stored = EngineType.get("11")
     assert stored.instruction == "Write very short sentences."
     assert stored.revision == engine.revision + 1
     [entry] = log_entries("11")
@@ -179,8 +179,8 @@ def test_the_id_cannot_be_changed(client, editor, engine):
 
     client.post(url("change", "11"), change_data(engine, engine_type="99", name="Renamed"))
 
-    assert Prompt.get("11").name == "Renamed"
-    assert Prompt.count("99") == 0
+    assert EngineType.get("11").name == "Renamed"
+    assert EngineType.count("99") == 0
 
 
 def test_a_stale_second_save_is_refused_and_overwrites_nothing(client, editor, second_editor, engine):
@@ -199,7 +199,7 @@ def test_a_stale_second_save_is_refused_and_overwrites_nothing(client, editor, s
     page = response.content.decode()
     assert "changed by someone else since you opened it" in page
     assert "Nothing was saved" in page
-    stored = Prompt.get("11")
+    stored = EngineType.get("11")
     assert (stored.name, stored.instruction) == ("Financial press releases", "First editor's text.")
     assert [e.user for e in log_entries("11")] == [editor]
 
@@ -210,7 +210,7 @@ def test_saving_without_changes_writes_nothing(client, editor, engine):
     response = client.post(url("change", "11"), change_data(engine), follow=True)
 
     assert "No changes" in response.content.decode()
-    assert Prompt.get("11").revision == engine.revision
+    assert EngineType.get("11").revision == engine.revision
     assert log_entries("11") == []
 
 
@@ -219,7 +219,7 @@ def test_deactivating_is_unticking_active(client, editor, engine):
 
     client.post(url("change", "11"), change_data(engine, active=None))
 
-    assert Prompt.get("11").active is False
+    assert EngineType.get("11").active is False
     assert log_entries("11")[0].get_change_message() == "Changed Active."
 
 
@@ -244,7 +244,7 @@ def test_delete_confirms_then_deletes_the_engine_type_and_its_files(client, edit
     response = client.post(url("delete", "11"), {"post": "yes"})
 
     assert response.status_code == 302 and response["Location"] == reverse(CHANGELIST)
-    assert Prompt.count("11") == 0
+    assert EngineType.count("11") == 0
     assert KnowledgeFile.count("11") == 0
     assert log_entries("11")[-1].action_flag == DELETION
 
@@ -283,7 +283,7 @@ def test_view_only_staff_see_a_read_only_form_and_cannot_write(client, viewer, e
     assert client.post(reverse(ADD), form_data()).status_code == 403
     assert client.post(url("delete", "11"), {"post": "yes"}).status_code == 403
     assert client.post(url("files", "11"), {"action": "text", "title": "x", "content": "y"}).status_code == 403
-    assert Prompt.get("11").name == "Financial press releases"
+    assert EngineType.get("11").name == "Financial press releases"
     assert KnowledgeFile.count("11") == 0
 
 
@@ -291,7 +291,7 @@ def test_change_permission_without_add_or_delete(client, changer, engine):
     client.force_login(changer)
 
     assert client.post(url("change", "11"), change_data(engine, name="Renamed")).status_code == 302
-    assert Prompt.get("11").name == "Renamed"
+    assert EngineType.get("11").name == "Renamed"
     assert client.get(reverse(ADD)).status_code == 403
     assert client.get(url("delete", "11")).status_code == 403
     assert "deletelink" not in client.get(url("change", "11")).content.decode()
@@ -334,7 +334,7 @@ def test_preview_shows_the_exact_system_prompt_with_an_estimate_and_the_cost(cli
 
 
 def test_preview_after_an_edit_shows_the_new_text(client, editor, engine):
-    prompt_update(engine_type="11", instruction="Brand new instruction.")
+    engine_type_update(engine_type="11", instruction="Brand new instruction.")
     client.force_login(editor)
 
     assert "Brand new instruction." in client.get(url("preview", "11")).content.decode()

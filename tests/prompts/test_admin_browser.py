@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from prompts.models import KnowledgeFile, Prompt
+from prompts.models import EngineType, KnowledgeFile
 from tests.prompts.documents import pdf_with_text
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -92,7 +92,7 @@ def test_staff_add_upload_preview_edit(live_server, editor, chromium):
     assert "was changed successfully" in page.locator("ul.messagelist").inner_text()
     assert page.url.endswith("/admin/prompts/enginetypeentry/")
 
-    stored = Prompt.get("33")
+    stored = EngineType.get("33")
     assert (stored.instruction, stored.model_id, stored.temperature) == (
         "Use numbered lists.",
         "us.anthropic.claude-3-5-haiku-20241022-v1:0",

@@ -5,10 +5,10 @@ from asgiref.sync import sync_to_async
 from django.test import Client
 from django.urls import reverse
 
-from config.identity import owner_id
+from config.auth.identity import owner_id
 from conversations.ids import message_key
 from conversations.models import Message
-from prompts.models import Prompt
+from prompts.models import EngineType
 from tests.conversations.chat_helpers import frames_until, send_frame, ws_connect
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -19,7 +19,7 @@ CONVERSATION = "11_1732600000001"
 def admin_edit_instruction(editor, instruction: str) -> None:
     client = Client()
     client.force_login(editor)
-    prompt = Prompt.get("11")
+    prompt = EngineType.get("11")
     response = client.post(
         reverse("admin:prompts_enginetypeentry_change", args=["11"]),
         {
@@ -46,7 +46,7 @@ async def test_the_message_after_an_edit_uses_the_new_instruction_and_records_it
     assert (await frames_until(ws, "chat_end", "error"))[-1]["type"] == "chat_end"
 
     await sync_to_async(admin_edit_instruction)(editor, "Answer in exactly one line.")
-    new_revision = (await sync_to_async(Prompt.get)("11")).revision
+    new_revision = (await sync_to_async(EngineType.get)("11")).revision
     assert new_revision == engine.revision + 1
 
     await ws.send_json_to(send_frame(conversationId=CONVERSATION, idempotencyKey="after-edit", message="And now?"))

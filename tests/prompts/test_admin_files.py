@@ -6,10 +6,10 @@ from django.contrib.admin.models import LogEntry
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from prompts.models import KnowledgeFile, Prompt
+from prompts.models import EngineType, KnowledgeFile
 from prompts.selectors import knowledge_file_list
 from prompts.services import knowledge_file_add
-from prompts.system_prompt import engine_config_get
+from prompts.system_prompt import engine_type_config_get
 from tests.prompts.documents import docx_with, pdf_scanned, pdf_with_text
 
 
@@ -43,8 +43,8 @@ def test_uploaded_pdf_is_extracted_stored_and_effective(client, editor, engine):
     assert stored.char_count == len(text)
     assert stored.sha256 == hashlib.sha256(text.encode()).hexdigest()
     assert stored.created_by == "editor"
-    assert Prompt.get("11").revision == engine.revision + 1
-    assert "### [1] rates.pdf\n" + text in engine_config_get(engine_type="11").system_text
+    assert EngineType.get("11").revision == engine.revision + 1
+    assert "### [1] rates.pdf\n" + text in engine_type_config_get(engine_type="11").system_text
     assert change_messages() == ["Added knowledge file “rates.pdf”."]
     page = client.get(files_url()).content.decode()
     assert "rates.pdf" in page and "added (" in page  # the success message
@@ -68,7 +68,7 @@ def test_scanned_pdf_is_refused_next_to_the_field_and_nothing_is_stored(client, 
     assert "no text layer" in str(response.context["upload_form"].errors["file"])
     assert "Please correct the error below." in response.content.decode()
     assert KnowledgeFile.count("11") == 0
-    assert Prompt.get("11").revision == engine.revision
+    assert EngineType.get("11").revision == engine.revision
     assert change_messages() == []
 
 
@@ -152,15 +152,15 @@ def test_view_a_file(client, viewer, engine):
 def test_reorder_moves_files_and_the_system_prompt_follows(client, editor, engine):
     first = knowledge_file_add(engine_type="11", file_name="first.txt", content="FIRST")
     second = knowledge_file_add(engine_type="11", file_name="second.txt", content="SECOND")
-    revision = Prompt.get("11").revision
+    revision = EngineType.get("11").revision
     client.force_login(editor)
 
     response = client.post(files_url(), {"action": "down", "file_id": first.file_id})
 
     assert response.status_code == 302
     assert [f.file_id for f in knowledge_file_list(engine_type="11")] == [second.file_id, first.file_id]
-    assert Prompt.get("11").revision == revision + 1
-    text = engine_config_get(engine_type="11").system_text
+    assert EngineType.get("11").revision == revision + 1
+    text = engine_type_config_get(engine_type="11").system_text
     assert text.index("SECOND") < text.index("FIRST")
     assert change_messages()[-1] == "Changed position for knowledge file “first.txt”."
 
@@ -170,15 +170,15 @@ def test_reorder_moves_files_and_the_system_prompt_follows(client, editor, engin
 
 def test_delete_a_file(client, editor, engine):
     stored = knowledge_file_add(engine_type="11", file_name="old.txt", content="OLD FACTS")
-    revision = Prompt.get("11").revision
+    revision = EngineType.get("11").revision
     client.force_login(editor)
 
     response = client.post(file_url(stored.file_id), {"action": "delete"})
 
     assert response.status_code == 302 and response["Location"] == files_url()
     assert KnowledgeFile.count("11") == 0
-    assert Prompt.get("11").revision == revision + 1
-    assert "OLD FACTS" not in engine_config_get(engine_type="11").system_text
+    assert EngineType.get("11").revision == revision + 1
+    assert "OLD FACTS" not in engine_type_config_get(engine_type="11").system_text
     assert change_messages() == ["Deleted knowledge file “old.txt”."]
 
 

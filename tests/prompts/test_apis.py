@@ -2,8 +2,8 @@
 
 import pytest
 
-from prompts.models import KnowledgeFile, Prompt
-from prompts.services import knowledge_file_add, prompt_create
+from prompts.models import EngineType, KnowledgeFile
+from prompts.services import engine_type_create, knowledge_file_add
 
 pytestmark = pytest.mark.django_db
 
@@ -24,13 +24,13 @@ def as_staff(cognito):
 
 @pytest.fixture
 def engine():
-    prompt_create(engine_type="11", name="금융", description="Financial press releases", instruction=SECRET)
+    engine_type_create(engine_type="11", name="금융", description="Financial press releases", instruction=SECRET)
     return knowledge_file_add(engine_type="11", file_name="style.txt", content=FILE_TEXT)
 
 
 @pytest.fixture
 def inactive_engine():
-    prompt_create(engine_type="33", name="Hidden", description="Not yet", instruction=SECRET, active=False)
+    engine_type_create(engine_type="33", name="Hidden", description="Not yet", instruction=SECRET, active=False)
 
 
 def send(client, method, path, headers, body=None):
@@ -89,13 +89,13 @@ class TestWrite:
         assert response.status_code == 201
         assert response.json()["promptId"] == "11"
         assert response.json()["prompt"]["instruction"] == "Be brief."
-        assert Prompt.get("11").instruction == "Be brief."
+        assert EngineType.get("11").instruction == "Be brief."
 
     def test_put_changes_only_the_given_fields(self, client, as_staff, engine):
         response = send(client, "put", "/api/prompts/11", as_staff, {"description": "New persona"})
         assert response.status_code == 200
         assert response.json()["message"] == "Prompt updated successfully"
-        stored = Prompt.get("11")
+        stored = EngineType.get("11")
         assert (stored.description, stored.instruction) == ("New persona", SECRET)
 
     def test_post_creates_then_updates(self, client, as_staff):
@@ -103,7 +103,7 @@ class TestWrite:
         assert first.status_code == 201
         again = send(client, "post", "/api/prompts/22", as_staff, {"instruction": "i2"})
         assert again.status_code == 200
-        assert Prompt.get("22").instruction == "i2"
+        assert EngineType.get("22").instruction == "i2"
 
     def test_stale_version_is_409(self, client, as_staff, engine):
         version = client.get("/api/prompts/11", headers=as_staff).json()["prompt"]["version"]
@@ -111,7 +111,7 @@ class TestWrite:
         response = send(client, "put", "/api/prompts/11", as_staff, {"name": "b", "version": version})
         assert response.status_code == 409
         assert response.json()["code"] == "edit_conflict"
-        assert Prompt.get("11").name == "a"
+        assert EngineType.get("11").name == "a"
 
     @pytest.mark.parametrize(
         ("body", "field"),
@@ -146,11 +146,11 @@ class TestWrite:
     def test_users_cannot_write(self, client, as_user, engine, method, path):
         response = send(client, method, path, as_user, {"instruction": "Reveal everything."})
         assert response.status_code == 403
-        assert Prompt.get("11").instruction == SECRET
+        assert EngineType.get("11").instruction == SECRET
 
     def test_users_cannot_create_engines(self, client, as_user):
         assert send(client, "put", "/api/prompts/44", as_user, {"instruction": "x"}).status_code == 403
-        assert Prompt.count("44") == 0
+        assert EngineType.count("44") == 0
 
     @pytest.mark.parametrize("method", ["put", "post", "delete"])
     def test_anonymous_is_401(self, client, engine, method):

@@ -3,15 +3,15 @@ from datetime import UTC, datetime
 import pytest
 from pynamodb.exceptions import PutError
 
-from prompts.models import ENGINE_LISTING, KnowledgeFile, Prompt
+from prompts.models import ENGINE_LISTING, EngineType, KnowledgeFile
 
 NOW = datetime(2026, 1, 2, tzinfo=UTC)
 
 
 def test_prompt_round_trips_with_defaults_revision_and_version():
-    Prompt("11", name="금융 보도자료", instruction="Be brief.", created_at=NOW, updated_at=NOW).save()
+    EngineType("11", name="금융 보도자료", instruction="Be brief.", created_at=NOW, updated_at=NOW).save()
 
-    stored = Prompt.get("11")
+    stored = EngineType.get("11")
 
     assert (stored.name, stored.instruction, stored.description) == ("금융 보도자료", "Be brief.", "")
     assert (stored.active, stored.revision, stored.version, stored.listing) == (True, 1, 1, ENGINE_LISTING)
@@ -20,14 +20,14 @@ def test_prompt_round_trips_with_defaults_revision_and_version():
 
 def test_every_engine_type_is_listed_by_one_index_query_in_key_order():
     for engine_type in ("22", "11", "T5"):
-        Prompt(engine_type, created_at=NOW, updated_at=NOW).save()
+        EngineType(engine_type, created_at=NOW, updated_at=NOW).save()
 
-    assert [p.engine_type for p in Prompt.all_engines.query(ENGINE_LISTING)] == ["11", "22", "T5"]
+    assert [p.engine_type for p in EngineType.all_engines.query(ENGINE_LISTING)] == ["11", "22", "T5"]
 
 
 def test_a_stale_prompt_cannot_overwrite_a_newer_one():
-    Prompt("11", created_at=NOW, updated_at=NOW).save()
-    first, second = Prompt.get("11"), Prompt.get("11")
+    EngineType("11", created_at=NOW, updated_at=NOW).save()
+    first, second = EngineType.get("11"), EngineType.get("11")
     first.instruction = "first"
     first.save()
 
@@ -35,7 +35,7 @@ def test_a_stale_prompt_cannot_overwrite_a_newer_one():
     with pytest.raises(PutError):
         second.save()
 
-    assert Prompt.get("11").instruction == "first"
+    assert EngineType.get("11").instruction == "first"
 
 
 def test_knowledge_files_are_items_under_their_engine_type():

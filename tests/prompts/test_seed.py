@@ -2,9 +2,9 @@ from io import StringIO
 
 from django.core.management import call_command
 
-from prompts.models import Prompt
-from prompts.selectors import prompt_list
-from prompts.services import prompt_update
+from prompts.models import EngineType
+from prompts.selectors import engine_type_list
+from prompts.services import engine_type_update
 
 
 def seed():
@@ -17,7 +17,7 @@ def test_seed_creates_the_demo_engine_types_11_and_22():
     output = seed()
 
     assert "engine type 11: created" in output and "engine type 22: created" in output
-    prompts = {p.engine_type: p for p in prompt_list()}
+    prompts = {p.engine_type: p for p in engine_type_list()}
     assert set(prompts) == {"11", "22"}
     assert prompts["11"].name == "금융 보도자료"
     assert prompts["22"].name == "기업 보도자료"
@@ -28,13 +28,13 @@ def test_seed_creates_the_demo_engine_types_11_and_22():
 
 def test_seed_again_changes_nothing_and_keeps_staff_edits():
     seed()
-    prompt_update(engine_type="11", instruction="Edited by staff", updated_by="staff")
-    before = {p.engine_type: (p.revision, p.version, p.updated_at, p.instruction) for p in prompt_list()}
+    engine_type_update(engine_type="11", instruction="Edited by staff", updated_by="staff")
+    before = {p.engine_type: (p.revision, p.version, p.updated_at, p.instruction) for p in engine_type_list()}
 
     output = seed()
 
     assert output.count("exists, left unchanged") == 2
-    after = {p.engine_type: (p.revision, p.version, p.updated_at, p.instruction) for p in prompt_list()}
+    after = {p.engine_type: (p.revision, p.version, p.updated_at, p.instruction) for p in engine_type_list()}
     assert after == before
-    assert Prompt.get("11").instruction == "Edited by staff"
-    assert Prompt.count() == 2
+    assert EngineType.get("11").instruction == "Edited by staff"
+    assert EngineType.count() == 2

@@ -3,29 +3,29 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from config.errors import NotFound
-from prompts.models import KnowledgeFile, Prompt
-from prompts.selectors import knowledge_file_get, knowledge_file_list, prompt_get, prompt_list
+from prompts.models import EngineType, KnowledgeFile
+from prompts.selectors import engine_type_get, engine_type_list, knowledge_file_get, knowledge_file_list
 
 NOW = datetime(2026, 1, 2, tzinfo=UTC)
 
 
 def test_prompt_get_of_an_unknown_engine_type_is_not_found():
     with pytest.raises(NotFound) as failure:
-        prompt_get(engine_type="99")
+        engine_type_get(engine_type="99")
     assert failure.value.code == "engine_type_not_found"
 
 
 def test_prompt_list_uses_the_index_not_a_scan_and_hides_inactive_ones(monkeypatch):
-    Prompt("11", created_at=NOW, updated_at=NOW).save()
-    Prompt("22", active=False, created_at=NOW, updated_at=NOW).save()
+    EngineType("11", created_at=NOW, updated_at=NOW).save()
+    EngineType("22", active=False, created_at=NOW, updated_at=NOW).save()
 
     def no_scan(*args, **kwargs):
         raise AssertionError("prompt_list must not Scan")
 
-    monkeypatch.setattr(Prompt, "scan", no_scan)
+    monkeypatch.setattr(EngineType, "scan", no_scan)
 
-    assert [p.engine_type for p in prompt_list()] == ["11"]
-    assert [p.engine_type for p in prompt_list(include_inactive=True)] == ["11", "22"]
+    assert [p.engine_type for p in engine_type_list()] == ["11"]
+    assert [p.engine_type for p in engine_type_list(include_inactive=True)] == ["11", "22"]
 
 
 def test_knowledge_files_are_listed_by_position_then_age():

@@ -4,15 +4,15 @@ import pytest
 
 from config.errors import Conflict, NotFound, ValidationFailed
 from prompts import services
-from prompts.models import KnowledgeFile, Prompt
-from prompts.selectors import knowledge_file_list, prompt_get
+from prompts.models import EngineType, KnowledgeFile
+from prompts.selectors import engine_type_get, knowledge_file_list
 from prompts.services import (
+    engine_type_create,
+    engine_type_update,
     knowledge_file_add,
     knowledge_file_reorder,
     knowledge_file_update,
     knowledge_file_upload,
-    prompt_create,
-    prompt_update,
 )
 from tests.prompts.documents import pdf_with_text
 
@@ -34,23 +34,23 @@ from tests.prompts.documents import pdf_with_text
 )
 def test_invalid_fields_are_refused_with_the_field_named(engine, fields, bad_field):
     with pytest.raises(ValidationFailed) as caught:
-        prompt_update(engine_type="11", **fields)
+        engine_type_update(engine_type="11", **fields)
 
     assert caught.value.code == "invalid"
     assert list(caught.value.extra["fields"]) == [bad_field]
-    assert prompt_get(engine_type="11").revision == engine.revision
+    assert engine_type_get(engine_type="11").revision == engine.revision
 
 
 def test_model_ids_profiles_and_arns_are_accepted_and_empty_means_default(engine):
     arn = "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-sonnet-4-20250514-v1:0"
 
-    assert prompt_update(engine_type="11", model_id=arn).model_id == arn
-    assert prompt_update(engine_type="11", model_id="").model_id is None
+    assert engine_type_update(engine_type="11", model_id=arn).model_id == arn
+    assert engine_type_update(engine_type="11", model_id="").model_id is None
 
 
 def test_engine_type_ids_are_validated():
     with pytest.raises(ValidationFailed) as caught:
-        prompt_create(engine_type="a#b")
+        engine_type_create(engine_type="a#b")
 
     assert list(caught.value.extra["fields"]) == ["engine_type"]
 
@@ -58,43 +58,43 @@ def test_engine_type_ids_are_validated():
 def test_text_field_byte_limit(engine, settings):
     settings.PROMPTS_MAX_TEXT_FIELD_BYTES = 30
 
-    prompt_update(engine_type="11", instruction="가" * 10)  # 30 bytes
+    engine_type_update(engine_type="11", instruction="가" * 10)  # 30 bytes
     with pytest.raises(ValidationFailed, match="31 bytes"):
-        prompt_update(engine_type="11", instruction="가" * 10 + "a")
+        engine_type_update(engine_type="11", instruction="가" * 10 + "a")
 
 
 def test_instruction_counts_towards_the_context_limit(engine, settings):
     knowledge_file_add(engine_type="11", file_name="a.txt", content="x" * 50)
     settings.PROMPTS_MAX_CONTEXT_CHARS = len(engine.description) + 50 + 20
 
-    prompt_update(engine_type="11", instruction="i" * 20)
+    engine_type_update(engine_type="11", instruction="i" * 20)
     with pytest.raises(ValidationFailed) as caught:
-        prompt_update(engine_type="11", instruction="i" * 21)
+        engine_type_update(engine_type="11", instruction="i" * 21)
 
     assert caught.value.code == "context_too_large"
 
 
 def test_stale_expected_version_is_refused(engine):
-    prompt_update(engine_type="11", expected_version=engine.version, name="First")
+    engine_type_update(engine_type="11", expected_version=engine.version, name="First")
 
     with pytest.raises(Conflict) as caught:
-        prompt_update(engine_type="11", expected_version=engine.version, name="Second")
+        engine_type_update(engine_type="11", expected_version=engine.version, name="Second")
 
     assert caught.value.code == "edit_conflict"
-    assert prompt_get(engine_type="11").name == "First"
+    assert engine_type_get(engine_type="11").name == "First"
 
 
 def test_the_version_check_is_atomic_on_the_write(engine, monkeypatch):
     """A save landing between the service's read and its write is refused by DynamoDB's condition."""
-    snapshot = prompt_get(engine_type="11")
-    prompt_update(engine_type="11", name="Saved in between")  # another process, after our read
-    monkeypatch.setattr(services, "prompt_get", lambda *, engine_type: snapshot)
+    snapshot = engine_type_get(engine_type="11")
+    engine_type_update(engine_type="11", name="Saved in between")  # another process, after our read
+    monkeypatch.setattr(services, "engine_type_get", lambda *, engine_type: snapshot)
 
     with pytest.raises(Conflict) as caught:
-        prompt_update(engine_type="11", expected_version=engine.version, instruction="Stale write")
+        engine_type_update(engine_type="11", expected_version=engine.version, instruction="Stale write")
 
     assert caught.value.code == "edit_conflict"
-    stored = Prompt.get("11")
+    stored = EngineType.get("11")
     assert (stored.name, stored.instruction) == ("Saved in between", engine.instruction)
 
 
@@ -104,7 +104,7 @@ def test_file_changes_bump_the_revision(engine):
     knowledge_file_update(engine_type="11", file_id=a.file_id, content="AA")
     knowledge_file_reorder(engine_type="11", file_ids=[b.file_id, a.file_id])
 
-    assert prompt_get(engine_type="11").revision == engine.revision + 4
+    assert engine_type_get(engine_type="11").revision == engine.revision + 4
     assert [(f.file_name, f.position) for f in knowledge_file_list(engine_type="11")] == [("b.txt", 0), ("a.txt", 1)]
 
 
@@ -154,13 +154,13 @@ def test_upload_to_an_unknown_engine_type(db):
 
 
 def test_a_re_created_engine_type_never_repeats_a_cached_revision(engine):
-    from prompts.services import prompt_delete
-    from prompts.system_prompt import engine_config_get
+    from prompts.services import engine_type_delete
+    from prompts.system_prompt import engine_type_config_get
 
-    old = engine_config_get(engine_type="11")  # now cached in this process
-    prompt_delete(engine_type="11")
-    prompt_create(engine_type="11", instruction="A brand-new engine type under the old id.")
+    old = engine_type_config_get(engine_type="11")  # now cached in this process
+    engine_type_delete(engine_type="11")
+    engine_type_create(engine_type="11", instruction="A brand-new engine type under the old id.")
 
-    config = engine_config_get(engine_type="11")
+    config = engine_type_config_get(engine_type="11")
     assert config.revision > old.revision
     assert "A brand-new engine type under the old id." in config.system_text

@@ -2,8 +2,8 @@
 
 from decimal import Decimal
 
-from prompts.services import knowledge_file_add, prompt_update
-from prompts.system_prompt import engine_config_get, prompt_preview, token_estimate
+from prompts.services import engine_type_update, knowledge_file_add
+from prompts.system_prompt import engine_type_config_get, engine_type_preview, token_estimate
 from usage.pricing import price_for
 
 
@@ -11,7 +11,7 @@ def test_preview_counts_tokens_with_bedrock_when_it_answers(engine, fake_bedrock
     settings.BEDROCK_DEFAULT_MODEL_ID = "us.anthropic.claude-sonnet-4-20250514-v1:0"
     fake_bedrock.count_tokens(1234)
 
-    preview = prompt_preview(engine_type="11")
+    preview = engine_type_preview(engine_type="11")
 
     assert (preview.token_count, preview.token_count_exact) == (1234, True)
     [body] = fake_bedrock.requests("CountTokens")
@@ -25,7 +25,7 @@ def test_preview_counts_tokens_with_bedrock_when_it_answers(engine, fake_bedrock
 def test_preview_falls_back_to_a_labelled_estimate_when_count_tokens_fails(engine, fake_bedrock):
     fake_bedrock.error("AccessDeniedException", status=403, operation="CountTokens")
 
-    preview = prompt_preview(engine_type="11")
+    preview = engine_type_preview(engine_type="11")
 
     assert preview.token_count_exact is False
     assert preview.token_count == token_estimate(preview.config.system_text)
@@ -34,16 +34,16 @@ def test_preview_falls_back_to_a_labelled_estimate_when_count_tokens_fails(engin
 def test_offline_mode_uses_the_estimate(engine, settings):
     settings.BEDROCK_MODE = "fake"
 
-    preview = prompt_preview(engine_type="11")
+    preview = engine_type_preview(engine_type="11")
 
     assert preview.token_count_exact is False
     assert preview.token_count == token_estimate(preview.config.system_text)
 
 
 def test_unpriced_models_cost_nothing_and_say_so(engine):
-    prompt_update(engine_type="11", model_id="example.unknown-model-v1:0")
+    engine_type_update(engine_type="11", model_id="example.unknown-model-v1:0")
 
-    preview = prompt_preview(engine_type="11")
+    preview = engine_type_preview(engine_type="11")
 
     assert preview.price_version == "unpriced"
     assert preview.input_cost_usd == 0
@@ -58,4 +58,4 @@ def test_token_estimate_counts_hangul_per_character():
 def test_preview_is_what_the_next_message_gets(engine):
     knowledge_file_add(engine_type="11", file_name="facts.txt", content="The facts.")
 
-    assert prompt_preview(engine_type="11").config == engine_config_get(engine_type="11")
+    assert engine_type_preview(engine_type="11").config == engine_type_config_get(engine_type="11")

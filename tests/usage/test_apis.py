@@ -3,7 +3,7 @@ from datetime import UTC, datetime
 import pytest
 from rest_framework.test import APIClient
 
-from config.identity import owner_id
+from config.auth.identity import owner_id
 from usage.services import plan_set, quota_reserve, usage_record
 
 SONNET = "us.anthropic.claude-sonnet-4-20250514-v1:0"

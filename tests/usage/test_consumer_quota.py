@@ -4,8 +4,8 @@ import pytest
 from asgiref.sync import sync_to_async
 from rest_framework.test import APIClient
 
+from config.auth.identity import owner_id
 from config.clock import utcnow
-from config.identity import owner_id
 from tests.bedrock_frames import answer
 from tests.conversations.chat_helpers import engine_create, frames_until, send_frame, ws_connect
 from usage.models import DailyUsage, MonthlyUsage, UsageReservation

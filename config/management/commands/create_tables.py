@@ -3,8 +3,8 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from config.dynamodb import all_models, connection
-from config.dynamodb_tables import TableReport, table_ensure, table_inspect
+from config.dynamodb.provisioning import TableReport, table_ensure, table_inspect
+from config.dynamodb.tables import all_models, connection
 
 
 class Command(BaseCommand):

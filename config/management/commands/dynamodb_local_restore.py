@@ -5,8 +5,8 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from config.dynamodb.local_store import LocalDynamoDBError, restore
 from config.env import env_str
-from config.local_dynamodb import LocalDynamoDBError, restore
 
 SNAPSHOT_NAME = "dynamodb-snapshot.jsonl"
 JOURNAL_NAME = "dynamodb-journal.jsonl"

@@ -3,7 +3,7 @@
 from django.core.management.base import BaseCommand
 
 from config.errors import Conflict
-from prompts.services import prompt_create
+from prompts.services import engine_type_create
 
 DEMO_ENGINE_TYPES = {
     "11": {
@@ -43,7 +43,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         for engine_type, fields in DEMO_ENGINE_TYPES.items():
             try:  # a conditional put: an existing engine type (maybe edited by staff) is never overwritten
-                prompt_create(engine_type=engine_type, updated_by="seed", **fields)
+                engine_type_create(engine_type=engine_type, updated_by="seed", **fields)
             except Conflict:
                 self.stdout.write(f"  engine type {engine_type}: exists, left unchanged")
                 continue

@@ -11,8 +11,7 @@ from django.core.exceptions import ImproperlyConfigured
 from urllib3.exceptions import ProtocolError
 from urllib3.exceptions import ReadTimeoutError as Urllib3ReadTimeoutError
 
-from config.errors import ApplicationError
-from conversations.bedrock import (
+from config.bedrock.client import (
     BedrockModel,
     ModelError,
     ModelRequest,
@@ -24,7 +23,8 @@ from conversations.bedrock import (
     bedrock_client_reset,
     model_backend,
 )
-from conversations.fake_model import FakeModel
+from config.bedrock.fake import FakeModel
+from config.errors import ApplicationError
 from tests.bedrock_frames import (
     answer,
     block_stop,

@@ -1,13 +1,13 @@
 """The one module that talks to Amazon Bedrock (``bedrock-runtime``: ConverseStream, Converse, CountTokens).
 
 ``model_backend()`` returns the backend chosen by ``settings.BEDROCK_MODE``: ``"bedrock"`` (this module) or
-``"fake"`` (``conversations.fake_model``, offline). Both speak ``conversations.model_events``:
+``"fake"`` (``config.bedrock.fake``, offline). Both speak ``config.bedrock.events``:
 
 - ``stream(request)`` opens a generation and returns a blocking iterator of ``TextDelta`` ... ``StreamStop``,
   ``StreamUsage``. Request-level errors raise ``ModelError`` from ``stream()`` itself, in-stream errors from the
   iterator (after the deltas that came before them). ``close()`` may be called from any thread: it closes the
   HTTP response, so Bedrock stops generating, and the iterator then ends without further events (no usage is
-  reported for a closed stream; estimate it with ``usage.tokens.tokens_estimate``).
+  reported for a closed stream; estimate it with ``config.bedrock.tokens.tokens_estimate``).
 - ``complete(request) -> (text, StreamUsage)``: one Converse call (titles).
 - ``count_tokens(request) -> int | None``: CountTokens, ``None`` when the model or account does not support it.
 
@@ -19,7 +19,6 @@ never retried, so an answer is never duplicated or silently restarted.
 
 import logging
 import random
-import re
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -41,8 +40,7 @@ from django.core.exceptions import ImproperlyConfigured
 from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import ReadTimeoutError as Urllib3ReadTimeoutError
 
-from conversations.fake_model import FakeModel
-from conversations.model_events import (
+from config.bedrock.events import (
     MODEL_ERROR_CODES,
     ClosableEventStream,
     ModelBackend,
@@ -55,6 +53,8 @@ from conversations.model_events import (
     TextDelta,
     model_error,
 )
+from config.bedrock.fake import FakeModel
+from config.bedrock.model_ids import base_model_id
 
 __all__ = [
     "MODEL_ERROR_CODES",
@@ -96,9 +96,6 @@ ERROR_CODE_MAP = {
     "modelerrorexception": "model_error",
     "modelstreamerrorexception": "model_error",
 }
-
-# Cross-region inference profile ids ("us.anthropic...") name a foundation model; CountTokens wants the model.
-_PROFILE_PREFIX = re.compile(r"^(?:us|eu|apac|jp|au|ca|us-gov|global)\.(?=[\w-]+\.)")
 
 _client = None
 _client_lock = threading.Lock()
@@ -305,8 +302,9 @@ class BedrockModel:
         if request.system_text:
             converse["system"] = [{"text": request.system_text}]
         try:
+            # CountTokens wants the foundation model, not an inference profile.
             response = bedrock_client().count_tokens(
-                modelId=_PROFILE_PREFIX.sub("", request.model_id), input={"converse": converse}
+                modelId=base_model_id(request.model_id), input={"converse": converse}
             )
         except (ClientError, BotoCoreError) as exc:
             logger.info("CountTokens unavailable for %s: %s", request.model_id, exc)

@@ -10,7 +10,7 @@ from typing import Any
 from django.conf import settings
 from rest_framework.throttling import SimpleRateThrottle
 
-from config.identity import owner_id
+from config.auth.identity import owner_id
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _OFF = frozenset({"off", "none", "0"})

@@ -36,7 +36,7 @@ def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
 
 
 class CognitoJWTScheme(OpenApiAuthenticationExtension):
-    target_class = "config.authentication.CognitoJWTAuthentication"
+    target_class = "config.auth.cognito.CognitoJWTAuthentication"
     name = "cognitoJwt"
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:

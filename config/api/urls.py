@@ -3,8 +3,8 @@
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from config.api_routing import method_view
-from config.apis import MeApi
+from config.api.me import MeApi
+from config.api.routing import method_view
 
 urlpatterns = [
     path("", include("conversations.urls")),

@@ -1,4 +1,4 @@
-"""WebSocket authentication (config/ws_auth.py): ?token=, the bearer subprotocol, the session, refusals.
+"""WebSocket authentication (config/auth/websocket.py): ?token=, the bearer subprotocol, the session, refusals.
 
 A tiny consumer reports what the stack put in the scope; the real chat consumer shows the close codes a client
 gets.
@@ -12,9 +12,9 @@ from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
-from config import ws_auth
-from config.identity import owner_id
-from config.ws_auth import websocket_auth_stack
+from config.auth import websocket as ws_auth
+from config.auth.identity import owner_id
+from config.auth.websocket import websocket_auth_stack
 from conversations.routing import websocket_urlpatterns
 from tests.jwt_helpers import OTHER_CLIENT_ID, SigningKey
 

@@ -1,6 +1,6 @@
 """Permissions and the one rule for ids supplied by clients.
 
-The owner id always comes from the credentials (``config.identity.owner_id``). A ``userId`` in a path, query
+The owner id always comes from the credentials (``config.auth.identity.owner_id``). A ``userId`` in a path, query
 or body is only a claim: it must name the caller, unless the caller is staff.
 """
 
@@ -8,8 +8,8 @@ from typing import Any
 
 from rest_framework.permissions import BasePermission
 
+from config.auth.identity import owner_id
 from config.errors import Forbidden
-from config.identity import owner_id
 
 
 class IsStaff(BasePermission):

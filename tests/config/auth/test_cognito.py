@@ -1,4 +1,4 @@
-"""Cognito JWT and session authentication of the REST API (config/authentication.py), seen through /api/me."""
+"""Cognito JWT and session authentication of the REST API (config/auth/cognito.py), seen through /api/me."""
 
 import logging
 
@@ -6,7 +6,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from config.authentication import cognito_status_log
+from config.auth.cognito import cognito_status_log
 from tests.jwt_helpers import OTHER_CLIENT_ID, SigningKey
 
 pytestmark = pytest.mark.django_db
@@ -205,20 +205,20 @@ class TestSessions:
 class TestStartupLog:
     def test_off_without_a_pool(self, settings, caplog):
         settings.COGNITO_USER_POOL_ID = None
-        with caplog.at_level(logging.INFO, logger="config.authentication"):
+        with caplog.at_level(logging.INFO, logger="config.auth.cognito"):
             cognito_status_log()
         assert "JWT authentication is off" in caplog.text
 
     def test_off_and_an_error_without_client_ids(self, settings, caplog):
         settings.COGNITO_USER_POOL_ID = "us-east-1_Pool"
         settings.COGNITO_APP_CLIENT_IDS = []
-        with caplog.at_level(logging.INFO, logger="config.authentication"):
+        with caplog.at_level(logging.INFO, logger="config.auth.cognito"):
             cognito_status_log()
         assert caplog.records[-1].levelno == logging.ERROR
         assert "COGNITO_APP_CLIENT_IDS is empty" in caplog.text
 
     def test_on(self, cognito, caplog):
-        with caplog.at_level(logging.INFO, logger="config.authentication"):
+        with caplog.at_level(logging.INFO, logger="config.auth.cognito"):
             cognito_status_log()
         assert "JWT authentication is on" in caplog.text
         assert "us-east-1_TestPool1" in caplog.text

@@ -2,7 +2,9 @@
 
 from functools import cache
 
+from django.apps import apps
 from django.conf import settings
+from django.utils.module_loading import import_string
 from pynamodb.connection import Connection
 from pynamodb.constants import PAY_PER_REQUEST_BILLING_MODE
 
@@ -35,20 +37,13 @@ def connection() -> Connection:
 
 
 def all_models() -> list[type]:
-    """Every table of the product, in creation order (used by create_tables and tests)."""
-    from conversations.models import ActiveGenerations, Conversation, IdempotencyRecord, Message
-    from prompts.models import KnowledgeFile, Prompt
-    from usage.models import DailyUsage, MonthlyUsage, UsageReservation, UserPlan
+    """Every table of the product, in creation order (used by create_tables and tests).
 
+    Each app lists its own PynamoDB models on its AppConfig (``dynamodb_models``), so this package never imports
+    an app.
+    """
     return [
-        Conversation,
-        Message,
-        IdempotencyRecord,
-        ActiveGenerations,
-        Prompt,
-        KnowledgeFile,
-        DailyUsage,
-        MonthlyUsage,
-        UsageReservation,
-        UserPlan,
+        import_string(dotted)
+        for app_config in apps.get_app_configs()
+        for dotted in getattr(app_config, "dynamodb_models", ())
     ]

@@ -1,4 +1,4 @@
-"""Amazon Cognito JWT authentication, shared by REST (DRF) and WebSocket (``config.ws_auth``).
+"""Amazon Cognito JWT authentication, shared by REST (DRF) and WebSocket (``config.auth.websocket``).
 
 A token is accepted only if it is signed with RS256 by a key of the user pool's JWKS, was issued by that pool,
 is an ``access`` token whose ``client_id`` (or an ``id`` token whose ``aud``) is one of

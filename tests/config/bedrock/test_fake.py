@@ -5,10 +5,10 @@ import time
 
 import pytest
 
-from conversations.bedrock import ModelError, ModelRequest, StreamStop, StreamUsage, TextDelta, model_backend
-from conversations.fake_model import FakeModel, fake_answer
-from conversations.model_events import request_text
-from usage.tokens import tokens_estimate
+from config.bedrock.client import ModelError, ModelRequest, StreamStop, StreamUsage, TextDelta, model_backend
+from config.bedrock.events import request_text
+from config.bedrock.fake import FakeModel, fake_answer
+from config.bedrock.tokens import tokens_estimate
 
 
 def make_request(question: str = "How do I *file* taxes?", **overrides) -> ModelRequest:

@@ -3,9 +3,9 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from rest_framework import exceptions as drf
 
+from config.api.exception_handler import exception_handler
 from config.errors import Conflict, NotFound, QuotaExceeded, UpstreamUnavailable, ValidationFailed
-from config.exception_handler import exception_handler
-from prompts.models import Prompt
+from prompts.models import EngineType
 
 
 def render(exc):
@@ -69,7 +69,7 @@ def test_drf_validation_errors_name_the_fields():
         (drf.PermissionDenied(), 403, "forbidden"),
         (PermissionDenied(), 403, "forbidden"),
         (Http404(), 404, "not_found"),
-        (Prompt.DoesNotExist(), 404, "not_found"),
+        (EngineType.DoesNotExist(), 404, "not_found"),
         (drf.MethodNotAllowed("PUT"), 405, "method_not_allowed"),
     ],
 )

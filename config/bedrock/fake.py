@@ -13,7 +13,7 @@ Triggers for offline error testing, written anywhere in the last user message:
 - ``[fake:throttle]``: ``ModelError(code="model_throttled")`` raised by ``stream()`` itself (before any token),
   as the real backend does once its retries are used up.
 
-Usage is an estimate: input = ``usage.tokens.tokens_estimate`` of the system prompt and messages, output = the
+Usage is an estimate: input = ``config.bedrock.tokens.tokens_estimate`` of the system prompt and messages, output = the
 number of tokens streamed. The answer is cut at ``max_tokens`` tokens (stop reason ``max_tokens``, else
 ``end_turn``).
 """
@@ -25,7 +25,7 @@ from collections.abc import Iterator
 
 from django.conf import settings
 
-from conversations.model_events import (
+from config.bedrock.events import (
     ClosableEventStream,
     ModelEvent,
     ModelRequest,
@@ -35,7 +35,7 @@ from conversations.model_events import (
     model_error,
     request_text,
 )
-from usage.tokens import tokens_estimate
+from config.bedrock.tokens import tokens_estimate
 
 ERROR_TRIGGER = "[fake:error]"
 THROTTLE_TRIGGER = "[fake:throttle]"

@@ -3,9 +3,9 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from config.dynamodb import all_models, connection
+from config.dynamodb.tables import all_models, connection
 from conversations.models import Conversation, IdempotencyRecord
-from prompts.models import Prompt
+from prompts.models import EngineType
 
 
 def run(*args):
@@ -82,9 +82,9 @@ def test_check_reports_a_dropped_index_and_create_tables_recreates_it(client):
 
 
 def test_a_table_with_the_wrong_key_schema_is_drift_that_create_tables_does_not_touch(client):
-    Prompt.delete_table()
+    EngineType.delete_table()
     client.create_table(
-        TableName=Prompt.Meta.table_name,
+        TableName=EngineType.Meta.table_name,
         KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
         AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
@@ -97,14 +97,14 @@ def test_a_table_with_the_wrong_key_schema_is_drift_that_create_tables_does_not_
 
     output, error = run_failing()  # nothing is "fixed" on a table keyed differently
     assert "need an operator" in str(error)
-    table = client.describe_table(TableName=Prompt.Meta.table_name)["Table"]
+    table = client.describe_table(TableName=EngineType.Meta.table_name)["Table"]
     assert not table.get("GlobalSecondaryIndexes")
 
 
 def test_a_key_attribute_of_the_wrong_type_is_drift(client):
-    Prompt.delete_table()
+    EngineType.delete_table()
     client.create_table(
-        TableName=Prompt.Meta.table_name,
+        TableName=EngineType.Meta.table_name,
         KeySchema=[{"AttributeName": "engine_type", "KeyType": "HASH"}],
         AttributeDefinitions=[{"AttributeName": "engine_type", "AttributeType": "N"}],
         BillingMode="PAY_PER_REQUEST",

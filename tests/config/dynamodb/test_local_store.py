@@ -1,4 +1,4 @@
-"""Local DynamoDB data survives restarts of moto (snapshot + moto's request journal, config/local_dynamodb.py)."""
+"""Local DynamoDB data survives restarts of moto (snapshot + moto's request journal, config/dynamodb/local_store.py)."""
 
 import base64
 import json
@@ -7,7 +7,7 @@ import boto3
 import pytest
 from django.core.management import CommandError, call_command
 
-from config.local_dynamodb import journal_requests
+from config.dynamodb.local_store import journal_requests
 from tests.config.local_servers import MotoServer, manage
 
 PREFIX = "chat-"  # the local settings' table prefix (the subprocesses run with them)

@@ -20,7 +20,7 @@ from channels.db import database_sync_to_async
 from django.contrib.auth.models import AnonymousUser
 
 from config.aio import run_io
-from config.authentication import KeysUnavailable, TokenRejected, cognito_token_verify, cognito_user_from_claims
+from config.auth.cognito import KeysUnavailable, TokenRejected, cognito_token_verify, cognito_user_from_claims
 
 SUBPROTOCOL = "bearer"
 BEARER_SUBPROTOCOL_PREFIX = "bearer."

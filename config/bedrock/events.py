@@ -1,6 +1,6 @@
 """What every model backend (Bedrock, the offline fake) speaks: the request, normalized stream events, errors.
 
-The turn service and the consumer use these types (re-exported by ``conversations.bedrock``), never boto3 or the
+The turn service and the consumer use these types (re-exported by ``config.bedrock.client``), never boto3 or the
 wire format.
 """
 

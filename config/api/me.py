@@ -6,9 +6,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api_schema import error_responses
-from config.authentication import CognitoUser
-from config.identity import owner_id
+from config.api.schema import error_responses
+from config.auth.cognito import CognitoUser
+from config.auth.identity import owner_id
 
 
 class MeApi(APIView):
