@@ -21,6 +21,7 @@ from config.api.pagination import cursor_decode
 from config.api.permissions import target_owner_id
 from config.api.schema import error_responses
 from config.errors import NotFound, ValidationFailed
+from config.identifiers import ENGINE_TYPE_MAX_CHARS
 from conversations.ids import CONVERSATION_ID_RE, is_valid_conversation_id, message_key
 from conversations.models import Conversation, Message
 from conversations.selectors import conversation_get, conversation_list, message_list
@@ -32,7 +33,6 @@ from conversations.services import (
 )
 
 TITLE_MAX_CHARS = 200
-ENGINE_TYPE_MAX_CHARS = 64
 IMPORT_MAX_MESSAGES = 1000
 MESSAGES_PAGE_DEFAULT = 200
 MESSAGES_PAGE_MAX = 500

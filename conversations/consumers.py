@@ -16,7 +16,7 @@ from django.conf import settings
 
 from config.aio import run_io
 from config.auth.identity import owner_id
-from config.clock import utcnow
+from config.clock import iso_z, utcnow
 from config.errors import ApplicationError, ValidationFailed
 from conversations.ids import is_valid_conversation_id
 from conversations.services import conversation_history_clear
@@ -63,7 +63,7 @@ class Fragments:
 
 
 def _timestamp() -> str:
-    return utcnow().isoformat().replace("+00:00", "Z")
+    return iso_z(utcnow(), timespec="auto")
 
 
 def _invalid(message: str, code: str = "invalid", **extra: Any) -> ValidationFailed:

@@ -14,12 +14,12 @@ from pynamodb.exceptions import DeleteError, PutError, UpdateError
 
 from config.clock import utcnow
 from config.errors import Conflict, NotFound, ValidationFailed
+from config.identifiers import ENGINE_TYPE_RE
 from prompts.extraction import text_extract
 from prompts.models import EngineType, KnowledgeFile
 from prompts.selectors import engine_type_get, knowledge_file_get, knowledge_file_list
 
 ENGINE_TYPE_FIELDS = ("name", "description", "instruction", "model_id", "temperature", "top_p", "max_tokens", "active")
-ENGINE_TYPE_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 # Bedrock model ids, inference-profile ids and ARNs.
 MODEL_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.:/_-]{0,199}$")
 NAME_MAX_CHARS = 100

@@ -18,11 +18,11 @@ from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
-from config.clock import utcnow
+from config.clock import iso_z, utcnow
 from config.errors import ApplicationError
 from usage.charts import daily_tokens_svg, engine_colours
 from usage.models import UsageAccount
-from usage.plans import PLANS, engine_bucket_key, iso_z, plan_limit
+from usage.plans import PLANS, engine_bucket_key, plan_limit
 from usage.reports import usage_overview
 from usage.selectors import quota_status, usage_bucket_get, usage_daily_list
 from usage.services import plan_set

@@ -15,14 +15,13 @@ from rest_framework.views import APIView
 from config.api.pagination import cursor_decode, cursor_encode
 from config.api.permissions import IsStaff, target_owner_id
 from config.api.schema import error_responses
-from config.clock import utcnow
+from config.clock import iso_z, utcnow
 from config.errors import ValidationFailed
+from config.identifiers import ENGINE_TYPE_MAX_CHARS
 from usage.models import DailyUsage
-from usage.plans import iso_z
 from usage.reports import STAFF_GROUPINGS, USER_GROUPINGS, Report, usage_report, usage_summary
 from usage.selectors import QuotaStatus, quota_status, usage_daily_list, usage_day_get
 
-ENGINE_TYPE_MAX_CHARS = 64
 ALL_ENGINES = "all"
 REPORT_PAGE_DEFAULT = 50
 REPORT_PAGE_MAX = 200

@@ -33,5 +33,3 @@ def month_resets_at(moment: datetime) -> datetime:
     return datetime(moment.year, moment.month + 1, 1, tzinfo=UTC)
 
 
-def iso_z(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -16,12 +16,12 @@ from django.conf import settings
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
-from config.clock import utcnow
+from config.clock import iso_z, utcnow
 from config.dynamodb.tables import connection
 from config.dynamodb.transactions import NamedTransactWrite
 from config.errors import QuotaExceeded, RateLimited, ValidationFailed
 from usage.models import DailyUsage, MonthlyUsage, UsageReservation, UserPlan
-from usage.plans import PLANS, engine_bucket_key, engine_limit, iso_z, month_key, month_resets_at, plan_limit
+from usage.plans import PLANS, engine_bucket_key, engine_limit, month_key, month_resets_at, plan_limit
 from usage.pricing import price_for
 from usage.selectors import plan_record_get, usage_bucket_get
 

@@ -5,11 +5,11 @@ from asgiref.sync import sync_to_async
 from rest_framework.test import APIClient
 
 from config.auth.identity import owner_id
-from config.clock import utcnow
+from config.clock import iso_z, utcnow
 from tests.bedrock_frames import answer
 from tests.conversations.chat_helpers import engine_create, frames_until, send_frame, ws_connect
 from usage.models import DailyUsage, MonthlyUsage, UsageReservation
-from usage.plans import iso_z, month_key, month_resets_at
+from usage.plans import month_key, month_resets_at
 from usage.services import quota_reserve, usage_record
 
 pytestmark = pytest.mark.django_db(transaction=True)
