@@ -8,8 +8,9 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from config.auth.origins import websocket_origin_validator  # noqa: E402
 from config.auth.websocket import websocket_auth_stack  # noqa: E402
-from conversations.routing import websocket_origin_validator, websocket_urlpatterns  # noqa: E402
+from conversations.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {

@@ -42,6 +42,14 @@ class ValidationFailed(ApplicationError):
     message = "The request is not valid."
 
 
+class BadRequest(ApplicationError):
+    """What Django refuses before a view runs (a malformed or suspicious request)."""
+
+    code = "bad_request"
+    status = 400
+    message = "Bad request."
+
+
 class NotAuthenticated(ApplicationError):
     code = "not_authenticated"
     status = 401
@@ -58,6 +66,14 @@ class NotFound(ApplicationError):
     code = "not_found"
     status = 404
     message = "Not found."
+
+
+class MethodNotAllowed(ApplicationError):
+    code = "method_not_allowed"
+    status = 405
+
+    def __init__(self, method: str, **kwargs: Any) -> None:
+        super().__init__(f'Method "{method}" not allowed.', **kwargs)
 
 
 class Conflict(ApplicationError):
@@ -84,3 +100,11 @@ class UpstreamUnavailable(ApplicationError):
     status = 503
     message = "A service this request depends on is unavailable; try again shortly."
     retryable = True
+
+
+class ServerError(ApplicationError):
+    """A crash: the body says nothing about it, the log does."""
+
+    code = "server_error"
+    status = 500
+    message = "Internal server error."

@@ -1,11 +1,23 @@
 """Liveness with DynamoDB reachability, for load balancers and the local stack."""
 
 from functools import cache
+from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 from pynamodb.connection import Connection
+
+from config.api.errors import error_response
+from config.errors import UpstreamUnavailable
+
+
+class DynamoDBUnreachable(UpstreamUnavailable):
+    code = "dynamodb_unreachable"
+
+    def as_dict(self) -> dict[str, Any]:
+        # The healthy answer's keys too: probes read ``status`` whatever the outcome.
+        return {"status": "unavailable", "dynamodb": "unreachable", **super().as_dict()}
 
 
 @cache
@@ -24,13 +36,5 @@ def healthz(request: HttpRequest) -> JsonResponse:
     try:
         _probe_connection().list_tables(limit=1)
     except Exception as exc:  # any failure means "not reachable"; the reason goes to the operator
-        return JsonResponse(
-            {
-                "status": "unavailable",
-                "dynamodb": "unreachable",
-                "error": f"DynamoDB is not reachable: {exc}",
-                "code": "dynamodb_unreachable",
-            },
-            status=503,
-        )
+        return error_response(DynamoDBUnreachable(f"DynamoDB is not reachable: {exc}"))
     return JsonResponse({"status": "ok", "dynamodb": "ok"})

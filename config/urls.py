@@ -11,5 +11,7 @@ urlpatterns = [
 ]
 
 # JSON under /api/, Django's HTML pages elsewhere.
+handler400 = "config.api.errors.bad_request"
+handler403 = "config.api.errors.permission_denied"
 handler404 = "config.api.errors.page_not_found"
 handler500 = "config.api.errors.server_error"

@@ -5,10 +5,8 @@ through ``conversations.selectors`` and page with their opaque cursors; nothing 
 """
 
 from django.contrib import admin
-from django.core.exceptions import PermissionDenied
-from django.template.response import TemplateResponse
-from django.urls import path
 
+from config.admin_pages import DynamoDBAdmin
 from config.errors import NotFound, ValidationFailed
 from conversations.models import UserConversationsEntry
 from conversations.selectors import conversation_get, conversation_list, message_list
@@ -18,34 +16,12 @@ MESSAGES_PER_PAGE = 50
 
 
 @admin.register(UserConversationsEntry)
-class UserConversationsAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def get_urls(self):
-        info = f"{self.opts.app_label}_{self.opts.model_name}"
-        wrap = self.admin_site.admin_view
-        return [
-            path("", wrap(self.changelist_view), name=f"{info}_changelist"),
-            path("conversation/", wrap(self.conversation_view), name=f"{info}_conversation"),
-        ]
-
-    def _render(self, request, template: str, *, status: int = 200, **context):
-        request.current_app = self.admin_site.name
-        context = {**self.admin_site.each_context(request), "opts": self.opts, "subtitle": None, **context}
-        return TemplateResponse(
-            request, f"admin/conversations/userconversationsentry/{template}", context, status=status
-        )
+class UserConversationsAdmin(DynamoDBAdmin):
+    pages = {"": "changelist_view", "conversation/": "conversation_view"}
+    permissions = frozenset({"view"})
 
     def changelist_view(self, request, extra_context=None):
-        if not self.has_view_permission(request):
-            raise PermissionDenied
+        self.require(self.has_view_permission(request))
         user_id = request.GET.get("user_id", "").strip()
         engine_type = request.GET.get("engine_type", "").strip()
         page, error = None, None
@@ -59,7 +35,7 @@ class UserConversationsAdmin(admin.ModelAdmin):
                 )
             except ValidationFailed as exc:
                 error = exc.message
-        return self._render(
+        return self.render(
             request,
             "lookup.html",
             title="A user's conversations",
@@ -70,8 +46,7 @@ class UserConversationsAdmin(admin.ModelAdmin):
         )
 
     def conversation_view(self, request):
-        if not self.has_view_permission(request):
-            raise PermissionDenied
+        self.require(self.has_view_permission(request))
         user_id = request.GET.get("user_id", "")
         conversation_id = request.GET.get("conversation_id", "")
         try:
@@ -83,10 +58,10 @@ class UserConversationsAdmin(admin.ModelAdmin):
                 cursor=request.GET.get("cursor") or None,
             )
         except (NotFound, ValidationFailed) as exc:
-            return self._render(
-                request, "conversation.html", title="Conversation", user_id=user_id, error=exc.message, status=404
+            return self.render(
+                request, "conversation.html", title="Conversation", user_id=user_id, error=exc.message, http_status=404
             )
-        return self._render(
+        return self.render(
             request,
             "conversation.html",
             title=conversation.title or conversation.conversation_id,

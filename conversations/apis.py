@@ -5,7 +5,6 @@ The owner id always comes from the credentials; a ``userId`` in the query or bod
 is simply not in the caller's key space, so it is reported as not found.
 """
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -17,45 +16,18 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api.pagination import cursor_decode
+from config.api.pagination import PageFieldsSerializer
 from config.api.permissions import target_owner_id
 from config.api.schema import error_responses
-from config.errors import NotFound, ValidationFailed
 from config.identifiers import ENGINE_TYPE_MAX_CHARS
-from conversations.ids import CONVERSATION_ID_RE, is_valid_conversation_id, message_key
-from conversations.models import Conversation, Message
-from conversations.selectors import conversation_get, conversation_list, message_list
-from conversations.services import (
-    conversation_create,
-    conversation_delete,
-    conversation_messages_import,
-    conversation_rename,
-)
+from conversations.ids import CONVERSATION_ID_RE
+from conversations.models import TITLE_MAX_CHARS
+from conversations.selectors import conversation_detail_get, conversation_list, conversation_with_messages
+from conversations.services import conversation_delete, conversation_import, conversation_rename
 
-TITLE_MAX_CHARS = 200
 IMPORT_MAX_MESSAGES = 1000
 MESSAGES_PAGE_DEFAULT = 200
 MESSAGES_PAGE_MAX = 500
-
-
-def _checked_cursor(cursor: str | None, *, partition: tuple[str, str], foreign: str | None = None) -> str | None:
-    """A cursor is signed, but may come from another list: DynamoDB refuses a start key of another partition.
-
-    ``partition`` is the (attribute, value) the list queries; ``foreign`` an attribute only other lists' keys hold.
-    """
-    start = cursor_decode(cursor)
-    if start is None:
-        return None
-    attribute, value = partition
-    if start.get(attribute) != {"S": value} or (foreign is not None and foreign in start):
-        raise ValidationFailed("The cursor does not belong to this list.", code="invalid_cursor")
-    return cursor
-
-
-def _checked_conversation_id(conversation_id: str) -> str:
-    if not is_valid_conversation_id(conversation_id):
-        raise NotFound("Conversation not found", code="conversation_not_found")
-    return conversation_id
 
 
 class MessageSerializer(serializers.Serializer):
@@ -83,36 +55,14 @@ class ConversationSummarySerializer(serializers.Serializer):
 
 
 class ConversationDetailSerializer(ConversationSummarySerializer):
+    """A ``conversations.selectors.ConversationWithMessages``."""
+
     messages = MessageSerializer(many=True, help_text="The latest page of messages, oldest first.")
     messagesNext = serializers.CharField(
         source="messages_next",
         allow_null=True,
         help_text="Cursor of the page of older messages (pass as messagesCursor); null if none.",
     )
-
-
-@dataclass
-class _ConversationWithMessages:
-    """A conversation and one page of its messages, as the detail serializers read it."""
-
-    conversation: Conversation
-    messages: list[Message]
-    messages_next: str | None
-    message: str | None = None
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.conversation, name)
-
-
-def _with_messages(conversation: Conversation, *, limit: int, cursor: str | None = None) -> _ConversationWithMessages:
-    page = message_list(
-        user_id=conversation.user_id,
-        conversation_id=conversation.conversation_id,
-        limit=limit,
-        cursor=cursor,
-        newest_first=True,
-    )
-    return _ConversationWithMessages(conversation, page.items[::-1], page.next_cursor)
 
 
 class ConversationListApi(APIView):
@@ -127,10 +77,8 @@ class ConversationListApi(APIView):
             required=False, max_length=256, help_text="Ignored if it is the caller; another user's id is staff-only."
         )
 
-    class OutputSerializer(serializers.Serializer):
-        conversations = ConversationSummarySerializer(many=True)
-        count = serializers.IntegerField(help_text="Number of conversations in this page.")
-        next = serializers.CharField(allow_null=True, help_text="Cursor of the next page; null on the last.")
+    class OutputSerializer(PageFieldsSerializer):
+        conversations = ConversationSummarySerializer(many=True, source="items")
 
     @extend_schema(
         operation_id="conversations_list",
@@ -142,15 +90,22 @@ class ConversationListApi(APIView):
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         params = filters.validated_data
-        user_id = target_owner_id(request.user, params.get("userId"))
-        engine_type = params.get("engineType") or params.get("engine")
-        if engine_type:
-            cursor = _checked_cursor(params.get("cursor"), partition=("user_engine", f"{user_id}#{engine_type}"))
-        else:
-            cursor = _checked_cursor(params.get("cursor"), partition=("user_id", user_id), foreign="user_engine")
-        page = conversation_list(user_id=user_id, engine_type=engine_type, limit=params["limit"], cursor=cursor)
-        data = {"conversations": page.items, "count": len(page.items), "next": page.next_cursor}
-        return Response(self.OutputSerializer(data).data)
+        page = conversation_list(
+            user_id=target_owner_id(request.user, params.get("userId")),
+            engine_type=params.get("engineType") or params.get("engine"),
+            limit=params["limit"],
+            cursor=params.get("cursor"),
+        )
+        return Response(self.OutputSerializer(page).data)
+
+
+def _timestamp(value: str | None) -> datetime | None:
+    """The client's timestamp of an imported message, if it is a valid aware one (else the server's time)."""
+    try:
+        parsed = parse_datetime(value) if value else None
+    except ValueError:
+        return None
+    return parsed if parsed is not None and parsed.tzinfo is not None else None
 
 
 class ConversationCreateApi(APIView):
@@ -160,18 +115,18 @@ class ConversationCreateApi(APIView):
         content = serializers.CharField(allow_blank=True, trim_whitespace=False)
         timestamp = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=64)
 
-        def validate(self, attrs: dict) -> dict:
+        def validate(self, attrs: dict) -> tuple[str, str, datetime | None]:
             role = attrs.get("role") or attrs.get("type")
             if role is None:
                 raise serializers.ValidationError({"role": ["Give the role (or type): user or assistant."]})
-            return {**attrs, "role": role}
+            return role, attrs["content"][: settings.CHAT_MAX_MESSAGE_CHARS], _timestamp(attrs.get("timestamp"))
 
     class InputSerializer(serializers.Serializer):
         conversationId = serializers.RegexField(
             CONVERSATION_ID_RE.pattern, required=False, help_text="Client-made id (e.g. 11_1732600000000)."
         )
         engineType = serializers.CharField(max_length=ENGINE_TYPE_MAX_CHARS, default="11")
-        title = serializers.CharField(required=False, allow_blank=True, max_length=TITLE_MAX_CHARS)
+        title = serializers.CharField(required=False, allow_blank=True, max_length=TITLE_MAX_CHARS, default="")
         userId = serializers.CharField(required=False, max_length=256)
         messages = serializers.ListField(required=False, max_length=IMPORT_MAX_MESSAGES, default=list)
 
@@ -181,7 +136,12 @@ class ConversationCreateApi(APIView):
             return serializer.validated_data
 
     class OutputSerializer(ConversationDetailSerializer):
-        message = serializers.CharField(help_text="'Conversation created' or 'Conversation already exists'.")
+        message = serializers.SerializerMethodField(
+            help_text="'Conversation created' or 'Conversation already exists'."
+        )
+
+        def get_message(self, conversation: Any) -> str:
+            return "Conversation created" if self.context["created"] else "Conversation already exists"
 
     @extend_schema(
         operation_id="conversations_create",
@@ -197,35 +157,16 @@ class ConversationCreateApi(APIView):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        user_id = target_owner_id(request.user, data.get("userId"))
-        conversation, created = conversation_create(
-            user_id=user_id,
+        conversation, created = conversation_import(
+            user_id=target_owner_id(request.user, data.get("userId")),
             engine_type=data["engineType"],
             conversation_id=data.get("conversationId"),
-            title=data.get("title", "").strip(),
+            title=data["title"],
+            messages=data["messages"],
         )
-        if not created:
-            result = _with_messages(conversation, limit=MESSAGES_PAGE_DEFAULT)
-            result.message = "Conversation already exists"
-            return Response(self.OutputSerializer(result).data, status=status.HTTP_200_OK)
-        conversation_messages_import(
-            conversation=conversation,
-            messages=[
-                (m["role"], m["content"][: settings.CHAT_MAX_MESSAGE_CHARS], _timestamp(m.get("timestamp")))
-                for m in data["messages"]
-            ],
-        )
-        result = _with_messages(conversation, limit=MESSAGES_PAGE_DEFAULT)
-        result.message = "Conversation created"
-        return Response(self.OutputSerializer(result).data, status=status.HTTP_201_CREATED)
-
-
-def _timestamp(value: str | None) -> datetime | None:
-    try:
-        parsed = parse_datetime(value) if value else None
-    except ValueError:
-        return None
-    return parsed if parsed is not None and parsed.tzinfo is not None else None
+        detail = conversation_with_messages(conversation=conversation, limit=MESSAGES_PAGE_DEFAULT)
+        body = self.OutputSerializer(detail, context={"created": created}).data
+        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
 class _OwnerQuerySerializer(serializers.Serializer):
@@ -253,16 +194,13 @@ class ConversationDetailApi(APIView):
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         params = filters.validated_data
-        conversation = conversation_get(
+        detail = conversation_detail_get(
             user_id=target_owner_id(request.user, params.get("userId")),
-            conversation_id=_checked_conversation_id(conversation_id),
+            conversation_id=conversation_id,
+            messages_limit=params["messagesLimit"],
+            messages_cursor=params.get("messagesCursor"),
         )
-        cursor = _checked_cursor(
-            params.get("messagesCursor"),
-            partition=("conversation_key", message_key(conversation.user_id, conversation.conversation_id)),
-        )
-        result = _with_messages(conversation, limit=params["messagesLimit"], cursor=cursor)
-        return Response(ConversationDetailSerializer(result).data)
+        return Response(ConversationDetailSerializer(detail).data)
 
 
 class ConversationUpdateApi(APIView):
@@ -271,7 +209,7 @@ class ConversationUpdateApi(APIView):
         userId = serializers.CharField(required=False, max_length=256)
 
     class OutputSerializer(ConversationSummarySerializer):
-        message = serializers.CharField()
+        message = serializers.CharField(default="Conversation updated")
 
     @extend_schema(
         operation_id="conversations_rename",
@@ -286,16 +224,15 @@ class ConversationUpdateApi(APIView):
         claimed = serializer.validated_data.get("userId") or request.query_params.get("userId")
         conversation = conversation_rename(
             user_id=target_owner_id(request.user, claimed),
-            conversation_id=_checked_conversation_id(conversation_id),
+            conversation_id=conversation_id,
             title=serializer.validated_data["title"],
         )
-        result = _ConversationWithMessages(conversation, [], None, message="Conversation updated")
-        return Response(self.OutputSerializer(result).data)
+        return Response(self.OutputSerializer(conversation).data)
 
 
 class ConversationDeleteApi(APIView):
     class OutputSerializer(serializers.Serializer):
-        message = serializers.CharField()
+        message = serializers.CharField(default="Conversation deleted")
         conversationId = serializers.CharField()
 
     @extend_schema(
@@ -308,8 +245,6 @@ class ConversationDeleteApi(APIView):
         query = _OwnerQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         conversation_delete(
-            user_id=target_owner_id(request.user, query.validated_data.get("userId")),
-            conversation_id=_checked_conversation_id(conversation_id),
+            user_id=target_owner_id(request.user, query.validated_data.get("userId")), conversation_id=conversation_id
         )
-        data = {"message": "Conversation deleted", "conversationId": conversation_id}
-        return Response(self.OutputSerializer(data).data)
+        return Response(self.OutputSerializer({"conversationId": conversation_id}).data)

@@ -1,4 +1,4 @@
-"""The chat WebSocket (``/ws``): parses and checks frames, runs turns, renders their events.
+"""The chat WebSocket (``/ws``): parses frames (conversations/frames.py), runs turns, renders their events.
 
 The protocol (frames both ways, error and close codes) is documented in docs/websocket-protocol.md. Identity comes
 from the authenticated connection only; ``userId``/``userRole`` in frames are ignored. Each generation runs in a
@@ -8,7 +8,7 @@ task the connection owns, so frames such as ``stopGeneration`` are handled while
 import asyncio
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
@@ -16,31 +16,28 @@ from django.conf import settings
 
 from config.aio import run_io
 from config.auth.identity import owner_id
+from config.auth.websocket import close_code_for
 from config.clock import iso_z, utcnow
-from config.errors import ApplicationError, ValidationFailed
-from conversations.ids import is_valid_conversation_id
-from conversations.services import conversation_history_clear
-from conversations.turns import (
+from config.errors import ApplicationError, Forbidden, NotAuthenticated, ValidationFailed
+from conversations.frames import ClearHistoryFrame, MessageFragments, SendMessageFrame, StopGenerationFrame, frame_parse
+from conversations.services import (
     TitleChanged,
     TurnDelta,
     TurnEnded,
+    TurnEvent,
+    TurnRequest,
+    TurnRun,
     TurnStarted,
-    turn_request_build,
-    turn_run,
+    conversation_history_clear,
 )
 
 logger = logging.getLogger(__name__)
 
-CLOSE_UNAUTHENTICATED = 4401
-CLOSE_FORBIDDEN = 4403
 # How long a disconnect waits for stopped generations to store their partial answers (daphne cancels at 10 s).
 DISCONNECT_SAVE_SECONDS = 8.0
-MAX_PENDING_FRAGMENTED = 4
 END_MESSAGE = "응답 생성이 완료되었습니다."
 STOPPED_MESSAGE = "응답 생성이 중지되었습니다."
 CLEARED_MESSAGE = "대화 기록이 초기화되었습니다."
-
-_INCOMPLETE = object()
 
 # Generations that outlive their connection (CHAT_ON_DISCONNECT=finish): referenced here until they end.
 _detached: set[asyncio.Task] = set()
@@ -48,56 +45,43 @@ _detached: set[asyncio.Task] = set()
 
 @dataclass(eq=False)
 class Generation:
-    stop: asyncio.Event
+    turn: TurnRun
     conversation_id: str | None
     task: asyncio.Task | None = None
-
-
-@dataclass
-class Fragments:
-    """A message the SPA split into several frames (``chunkInfo``), collected until its last part."""
-
-    total: int
-    parts: list[str] = field(default_factory=list)
-    chars: int = 0
 
 
 def _timestamp() -> str:
     return iso_z(utcnow(), timespec="auto")
 
 
-def _invalid(message: str, code: str = "invalid", **extra: Any) -> ValidationFailed:
+def _invalid(message: str, code: str, **extra: Any) -> ValidationFailed:
     return ValidationFailed(message, code=code, **extra)
 
 
 class ChatConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         self.generations: set[Generation] = set()
-        self.fragments: dict[str, Fragments] = {}
+        self.fragments = MessageFragments()
         self.closed = False
         user = self.scope.get("user")
         # Accept first, then close: a close code only reaches the client after the handshake.
         await self.accept()
         if user is None or not user.is_authenticated:
-            auth_error = self.scope.get("auth_error") or {
-                "error": "Authentication required: sign in, or pass a token.",
-                "code": "not_authenticated",
-                "closeCode": CLOSE_UNAUTHENTICATED,
-            }
-            await self._refuse(auth_error["error"], auth_error["code"], auth_error["closeCode"])
+            await self._refuse(
+                self.scope.get("auth_error") or NotAuthenticated("Authentication required: sign in, or pass a token.")
+            )
             return
         if not getattr(user, "is_active", True):
-            await self._refuse("This account is disabled.", "forbidden", CLOSE_FORBIDDEN)
+            await self._refuse(Forbidden("This account is disabled."))
             return
         self.user_id = owner_id(user)
         self.is_staff = bool(getattr(user, "is_staff", False))
 
-    async def _refuse(self, message: str, code: str, close_code: int) -> None:
-        await self.send_json(
-            {"type": "error", "code": code, "retryable": close_code == 1013, "message": message, "error": message}
-        )
+    async def _refuse(self, error: ApplicationError) -> None:
+        frame = {"type": "error", **error.as_dict(), "message": error.message, "retryable": error.retryable}
+        await self.send_json(frame)
         self.closed = True
-        await self.close(code=close_code)
+        await self.close(code=close_code_for(error))
 
     # --- frames in --------------------------------------------------------------------------------
 
@@ -137,69 +121,28 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         await handler(content)
 
     async def _send_message(self, frame: dict[str, Any]) -> None:
-        message = self._assembled_message(frame)
-        if message is _INCOMPLETE:
-            return  # more fragments to come
-        request = turn_request_build(
+        message = frame.get("message")
+        if frame.get("chunkInfo") is not None:
+            message = self.fragments.add(frame)
+            if message is None:
+                return  # more fragments to come
+        values = frame_parse(SendMessageFrame, {**frame, "message": message})
+        request = TurnRequest(
             user_id=self.user_id,
             is_staff=self.is_staff,
-            engine_type=frame.get("engineType"),
-            message=message,
-            conversation_id=frame.get("conversationId") or None,
-            idempotency_key=frame.get("idempotencyKey"),
+            engine_type=values["engineType"],
+            message=values["message"],
+            conversation_id=values["conversationId"],
+            idempotency_key=values["idempotencyKey"],
         )
-        generation = Generation(stop=asyncio.Event(), conversation_id=request.conversation_id)
-        generation.task = asyncio.create_task(self._generate(request, generation))
+        generation = Generation(turn=TurnRun(request), conversation_id=request.conversation_id)
+        generation.task = asyncio.create_task(self._generate(generation))
         self.generations.add(generation)
         generation.task.add_done_callback(lambda _task: self.generations.discard(generation))
 
-    def _assembled_message(self, frame: dict[str, Any]) -> Any:
-        """The frame's message, or ``_INCOMPLETE`` while a fragmented message (``chunkInfo``) lacks parts."""
-        info = frame.get("chunkInfo")
-        if info is None:
-            return frame.get("message")
-        total, current = (info.get("total"), info.get("current")) if isinstance(info, dict) else (None, None)
-        if not (
-            isinstance(total, int)
-            and isinstance(current, int)
-            and not isinstance(total, bool)
-            and not isinstance(current, bool)
-            and 1 <= current <= total <= settings.CHAT_MAX_MESSAGE_FRAGMENTS
-        ):
-            raise _invalid(
-                f"chunkInfo needs integers 1 <= current <= total <= {settings.CHAT_MAX_MESSAGE_FRAGMENTS}.",
-                "invalid_chunk",
-            )
-        key, part = frame.get("idempotencyKey"), frame.get("message")
-        if not isinstance(key, str) or not key or not isinstance(part, str):
-            raise _invalid("A fragment needs a string message and the message's idempotencyKey.", "invalid_chunk")
-        if current == 1:
-            if key not in self.fragments and len(self.fragments) >= MAX_PENDING_FRAGMENTED:
-                raise _invalid("Too many fragmented messages at once.", "too_many_fragments")
-            self.fragments[key] = Fragments(total=total)
-        pending = self.fragments.get(key)
-        if pending is None or pending.total != total or len(pending.parts) != current - 1:
-            self.fragments.pop(key, None)
-            raise _invalid("Fragments must arrive in order, starting with current=1.", "invalid_chunk")
-        pending.parts.append(part)
-        pending.chars += len(part)
-        if pending.chars > settings.CHAT_MAX_MESSAGE_CHARS:
-            del self.fragments[key]
-            raise _invalid(
-                f"The message is longer than {settings.CHAT_MAX_MESSAGE_CHARS} characters.",
-                "message_too_long",
-                maxChars=settings.CHAT_MAX_MESSAGE_CHARS,
-            )
-        if current < total:
-            return _INCOMPLETE
-        del self.fragments[key]
-        return "".join(pending.parts)
-
     async def _stop_generation(self, frame: dict[str, Any]) -> None:
-        conversation_id = frame.get("conversationId")
-        if not is_valid_conversation_id(conversation_id):
-            raise _invalid("conversationId is required.", "invalid_conversation_id")
-        running = [g for g in self.generations if g.conversation_id == conversation_id and not g.stop.is_set()]
+        conversation_id = frame_parse(StopGenerationFrame, frame)["conversationId"]
+        running = [g for g in self.generations if g.conversation_id == conversation_id and not g.turn.stop_requested]
         if not running:
             raise ApplicationError(
                 "No answer is being generated for this conversation on this connection.",
@@ -207,12 +150,10 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
                 conversationId=conversation_id,
             )
         for generation in running:
-            generation.stop.set()  # the turn closes the model stream and ends with chat_end {stopped: true}
+            generation.turn.stop()  # the turn closes the model stream and ends with chat_end {stopped: true}
 
     async def _clear_history(self, frame: dict[str, Any]) -> None:
-        conversation_id = frame.get("conversationId")
-        if not is_valid_conversation_id(conversation_id):
-            raise _invalid("conversationId is required.", "invalid_conversation_id")
+        conversation_id = frame_parse(ClearHistoryFrame, frame)["conversationId"]
         await run_io(conversation_history_clear, user_id=self.user_id, conversation_id=conversation_id)
         await self._send(
             {
@@ -225,23 +166,25 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     # --- a generation -----------------------------------------------------------------------------
 
-    async def _generate(self, request: Any, generation: Generation) -> None:
+    async def _generate(self, generation: Generation) -> None:
+        async def emit(event: TurnEvent) -> None:
+            if isinstance(event, TurnStarted):
+                generation.conversation_id = event.conversation_id
+            await self._send(self._render(event))
+
         try:
-            async for event in turn_run(request, stop=generation.stop):
-                if isinstance(event, TurnStarted):
-                    generation.conversation_id = event.conversation_id
-                await self._send(self._render(event))
+            await generation.turn.run(emit)
         except ApplicationError as exc:
             await self._send_error(exc, conversationId=generation.conversation_id)
         except Exception:
-            logger.exception("turn failed for user %s", request.user_id)
+            logger.exception("turn failed for user %s", self.user_id)
             await self._send_error(
                 ApplicationError("The message could not be processed.", code="internal_error", retryable=True),
                 conversationId=generation.conversation_id,
             )
 
     @staticmethod
-    def _render(event: Any) -> dict[str, Any]:
+    def _render(event: TurnEvent) -> dict[str, Any]:
         now = _timestamp()
         if isinstance(event, TurnDelta):
             return {"type": "ai_chunk", "chunk": event.text, "chunk_index": event.index, "timestamp": now}
@@ -271,7 +214,13 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
                 "status": event.status,
                 "stopped": stopped,
                 "stopReason": event.stop_reason,
-                "usage": event.usage,
+                "usage": {
+                    "inputTokens": event.usage.input_tokens,
+                    "outputTokens": event.usage.output_tokens,
+                    "cacheReadTokens": event.usage.cache_read_tokens,
+                    "cacheWriteTokens": event.usage.cache_write_tokens,
+                    "estimated": event.usage_estimated,
+                },
                 "costUsd": event.cost_usd,
                 "model": event.model_id,
                 "replayed": event.replayed,
@@ -308,15 +257,14 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         self.closed = True
-        generations = list(getattr(self, "generations", ()))
-        if not generations:
+        tasks = [generation.task for generation in getattr(self, "generations", ())]
+        if not tasks:
             return
         if settings.CHAT_ON_DISCONNECT == "finish":
-            for generation in generations:
-                _detached.add(generation.task)
-                generation.task.add_done_callback(_detached.discard)
+            for task in tasks:
+                _detached.add(task)
+                task.add_done_callback(_detached.discard)
             return
-        for generation in generations:
-            generation.stop.set()
-        # Stopped turns store their partial answer (status "stopped") and give back what they did not use.
-        await asyncio.wait([g.task for g in generations], timeout=DISCONNECT_SAVE_SECONDS)
+        for task in tasks:
+            task.cancel()  # each turn stores its partial answer (status "stopped") and gives back what it did not use
+        await asyncio.wait(tasks, timeout=DISCONNECT_SAVE_SECONDS)

@@ -32,8 +32,18 @@ def new_message_id() -> str:
         if millis != _last_millis:
             _last_millis, _sequence = millis, itertools.count()
         position = next(_sequence)
+    return message_id_at(millis, position)
+
+
+def message_id_at(millis: int, position: int) -> str:
+    """The id format: 13-digit milliseconds, then a position within them and randomness (8 hex digits)."""
     return f"{millis:013d}-{position:04x}{uuid.uuid4().hex[:8]}"
 
 
 def message_key(user_id: str, conversation_id: str) -> str:
     return f"{user_id}#{conversation_id}"
+
+
+def user_engine_key(user_id: str, engine_type: str) -> str:
+    """The ``by_user_engine`` index key: one user's conversations of one engine type."""
+    return f"{user_id}#{engine_type}"

@@ -16,6 +16,9 @@ from pynamodb.models import Model
 
 from config.dynamodb.tables import table_meta
 
+# A conversation's stored title, whoever wrote it (the user, the title model, the first message).
+TITLE_MAX_CHARS = 200
+
 
 class ConversationsByUserIndex(GlobalSecondaryIndex):
     class Meta:

@@ -14,11 +14,9 @@ from rest_framework.views import APIView
 
 from config.api.permissions import IsStaff
 from config.api.schema import error_responses
-from config.errors import NotFound, ValidationFailed
-from prompts.models import EngineType
-from prompts.selectors import engine_type_get, engine_type_list, knowledge_file_get, knowledge_file_list
+from config.errors import ValidationFailed
+from prompts.selectors import engine_type_detail_get, engine_type_list, knowledge_file_get
 from prompts.services import (
-    ENGINE_TYPE_RE,
     engine_type_delete,
     engine_type_upsert,
     knowledge_file_add,
@@ -26,30 +24,9 @@ from prompts.services import (
     knowledge_file_update,
 )
 
-FILE_ID_MAX_CHARS = 64
-
-
-def _checked_engine_type(engine_type: str) -> str:
-    if not ENGINE_TYPE_RE.fullmatch(engine_type):
-        raise NotFound("Engine type not found", code="engine_type_not_found")
-    return engine_type
-
-
-def _visible_engine_type(request: Request, engine_type: str) -> EngineType:
-    prompt = engine_type_get(engine_type=_checked_engine_type(engine_type))
-    if not prompt.active and not request.user.is_staff:
-        raise NotFound("Engine type not found", code="engine_type_not_found")
-    return prompt
-
-
-def _checked_file_id(file_id: str) -> str:
-    if len(file_id) > FILE_ID_MAX_CHARS:
-        raise NotFound("File not found", code="file_not_found")
-    return file_id
-
 
 class EngineTypeOutputSerializer(serializers.Serializer):
-    """An engine type. Fields marked staff-only are left out for everybody else."""
+    """An engine type. Fields marked staff-only are left out unless the context says ``staff``."""
 
     STAFF_ONLY = (
         "instruction",
@@ -83,11 +60,12 @@ class EngineTypeOutputSerializer(serializers.Serializer):
     updatedAt = serializers.DateTimeField(source="updated_at", required=False, help_text="Staff only.")
     updatedBy = serializers.CharField(source="updated_by", allow_null=True, required=False, help_text="Staff only.")
 
-    def __init__(self, *args: Any, staff: bool = False, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        if not staff:
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        if not self.context.get("staff"):
             for name in self.STAFF_ONLY:
-                self.fields.pop(name)
+                data.pop(name, None)
+        return data
 
 
 class KnowledgeFileSerializer(serializers.Serializer):
@@ -103,9 +81,13 @@ class KnowledgeFileSerializer(serializers.Serializer):
     updatedAt = serializers.DateTimeField(source="updated_at")
 
 
+def _staff(request: Request) -> dict[str, bool]:
+    return {"staff": bool(request.user.is_staff)}
+
+
 class EngineTypeListApi(APIView):
     class OutputSerializer(serializers.Serializer):
-        prompts = EngineTypeOutputSerializer(many=True, staff=True)  # documents every field; staff-only ones optional
+        prompts = EngineTypeOutputSerializer(many=True)  # documents every field; staff-only ones optional
 
     @extend_schema(
         operation_id="prompts_list",
@@ -113,14 +95,14 @@ class EngineTypeListApi(APIView):
         responses={200: OutputSerializer, **error_responses()},
     )
     def get(self, request: Request) -> Response:
-        staff = bool(request.user.is_staff)
-        prompts = engine_type_list(include_inactive=staff)
-        return Response({"prompts": EngineTypeOutputSerializer(prompts, many=True, staff=staff).data})
+        context = _staff(request)
+        prompts = engine_type_list(include_inactive=context["staff"])
+        return Response(self.OutputSerializer({"prompts": prompts}, context=context).data)
 
 
 class EngineTypeDetailApi(APIView):
     class OutputSerializer(serializers.Serializer):
-        prompt = EngineTypeOutputSerializer(staff=True)
+        prompt = EngineTypeOutputSerializer(source="engine_type")
         files = KnowledgeFileSerializer(many=True, help_text="Staff only; always empty for everybody else.")
 
     @extend_schema(
@@ -129,15 +111,9 @@ class EngineTypeDetailApi(APIView):
         responses={200: OutputSerializer, **error_responses(404)},
     )
     def get(self, request: Request, engine_type: str) -> Response:
-        prompt = _visible_engine_type(request, engine_type)
-        staff = bool(request.user.is_staff)
-        files = knowledge_file_list(engine_type=prompt.engine_type) if staff else []
-        return Response(
-            {
-                "prompt": EngineTypeOutputSerializer(prompt, staff=staff).data,
-                "files": KnowledgeFileSerializer(files, many=True).data,
-            }
-        )
+        context = _staff(request)
+        detail = engine_type_detail_get(engine_type=engine_type, for_staff=context["staff"])
+        return Response(self.OutputSerializer(detail, context=context).data)
 
 
 class ProbabilityField(serializers.FloatField):
@@ -150,87 +126,70 @@ class ProbabilityField(serializers.FloatField):
         return round(super().to_internal_value(data), 4)
 
 
-class EngineTypeInputSerializer(serializers.Serializer):
-    name = serializers.CharField(required=False, allow_blank=True, max_length=100)
-    description = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
-    instruction = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
-    modelId = serializers.CharField(
-        required=False, allow_blank=True, allow_null=True, max_length=200, help_text="Empty or null: the default."
-    )
-    temperature = ProbabilityField(required=False, allow_null=True)
-    topP = ProbabilityField(required=False, allow_null=True)
-    maxTokens = serializers.IntegerField(required=False, allow_null=True, min_value=1)
-    active = serializers.BooleanField(required=False)
-    version = serializers.IntegerField(
-        required=False, min_value=1, help_text="The version you read; the save fails with 409 if it changed."
-    )
+class EngineTypeUpsertApi(APIView):
+    """POST and PUT are the same upsert (the SPA's admin panel uses both): 201 if it created, else 200."""
 
-    FIELD_NAMES = {"modelId": "model_id", "topP": "top_p", "maxTokens": "max_tokens"}
-
-    def service_fields(self) -> dict[str, Any]:
-        data = dict(self.validated_data)
-        data.pop("version", None)
-        return {self.FIELD_NAMES.get(name, name): value for name, value in data.items()}
-
-
-class EngineTypeSaveOutputSerializer(serializers.Serializer):
-    message = serializers.CharField()
-    promptId = serializers.CharField()
-    prompt = EngineTypeOutputSerializer(staff=True)
-
-
-def _engine_type_save(request: Request, engine_type: str) -> tuple[EngineType, bool]:
-    serializer = EngineTypeInputSerializer(data=request.data)
-    serializer.is_valid(raise_exception=True)
-    return engine_type_upsert(
-        engine_type=_checked_engine_type(engine_type),
-        expected_version=serializer.validated_data.get("version"),
-        updated_by=request.user.get_username(),
-        **serializer.service_fields(),
-    )
-
-
-def _engine_type_saved(prompt: EngineType, created: bool) -> Response:
-    data = {
-        "message": "Prompt created successfully" if created else "Prompt updated successfully",
-        "promptId": prompt.engine_type,
-        "prompt": EngineTypeOutputSerializer(prompt, staff=True).data,
-    }
-    return Response(data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
-
-
-class EngineTypeCreateApi(APIView):
     permission_classes = [IsStaff]
+
+    class InputSerializer(serializers.Serializer):
+        name = serializers.CharField(required=False, allow_blank=True, max_length=100)
+        description = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+        instruction = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+        modelId = serializers.CharField(
+            source="model_id",
+            required=False,
+            allow_blank=True,
+            allow_null=True,
+            max_length=200,
+            help_text="Empty or null: the default.",
+        )
+        temperature = ProbabilityField(required=False, allow_null=True)
+        topP = ProbabilityField(source="top_p", required=False, allow_null=True)
+        maxTokens = serializers.IntegerField(source="max_tokens", required=False, allow_null=True, min_value=1)
+        active = serializers.BooleanField(required=False)
+        version = serializers.IntegerField(
+            source="expected_version",
+            required=False,
+            min_value=1,
+            help_text="The version you read; the save fails with 409 if it changed.",
+        )
+
+    class OutputSerializer(serializers.Serializer):
+        message = serializers.SerializerMethodField()
+        promptId = serializers.CharField(source="engine_type")
+        prompt = EngineTypeOutputSerializer(source="*")
+
+        def get_message(self, engine_type: Any) -> str:
+            return "Prompt created successfully" if self.context["created"] else "Prompt updated successfully"
+
+    def _upsert(self, request: Request, engine_type: str) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        saved, created = engine_type_upsert(
+            engine_type=engine_type, updated_by=request.user.get_username(), **serializer.validated_data
+        )
+        body = self.OutputSerializer(saved, context={"staff": True, "created": created}).data
+        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+    _responses = {200: OutputSerializer, 201: OutputSerializer, **error_responses(400, 403, 404, 409)}
 
     @extend_schema(
         operation_id="prompts_create",
         summary="Create an engine type, or change the given fields of an existing one (staff)",
-        request=EngineTypeInputSerializer,
-        responses={
-            200: EngineTypeSaveOutputSerializer,
-            201: EngineTypeSaveOutputSerializer,
-            **error_responses(400, 403, 404, 409),
-        },
+        request=InputSerializer,
+        responses=_responses,
     )
     def post(self, request: Request, engine_type: str) -> Response:
-        return _engine_type_saved(*_engine_type_save(request, engine_type))
-
-
-class EngineTypeUpdateApi(APIView):
-    permission_classes = [IsStaff]
+        return self._upsert(request, engine_type)
 
     @extend_schema(
         operation_id="prompts_update",
         summary="Change the given fields of an engine type, creating it if missing (staff)",
-        request=EngineTypeInputSerializer,
-        responses={
-            200: EngineTypeSaveOutputSerializer,
-            201: EngineTypeSaveOutputSerializer,
-            **error_responses(400, 403, 404, 409),
-        },
+        request=InputSerializer,
+        responses=_responses,
     )
     def put(self, request: Request, engine_type: str) -> Response:
-        return _engine_type_saved(*_engine_type_save(request, engine_type))
+        return self._upsert(request, engine_type)
 
 
 class ResultSerializer(serializers.Serializer):
@@ -249,8 +208,8 @@ class EngineTypeDeleteApi(APIView):
         responses={200: OutputSerializer, **error_responses(403, 404, 409)},
     )
     def delete(self, request: Request, engine_type: str) -> Response:
-        engine_type_delete(engine_type=_checked_engine_type(engine_type))
-        return Response({"message": "Prompt deleted successfully", "promptId": engine_type})
+        engine_type_delete(engine_type=engine_type)
+        return Response(self.OutputSerializer({"message": "Prompt deleted successfully", "promptId": engine_type}).data)
 
 
 class FileListApi(APIView):
@@ -265,21 +224,19 @@ class FileListApi(APIView):
         responses={200: OutputSerializer, **error_responses(403, 404)},
     )
     def get(self, request: Request, engine_type: str) -> Response:
-        prompt = engine_type_get(engine_type=_checked_engine_type(engine_type))
-        files = knowledge_file_list(engine_type=prompt.engine_type)
-        return Response({"files": KnowledgeFileSerializer(files, many=True).data})
+        return Response(self.OutputSerializer(engine_type_detail_get(engine_type=engine_type, for_staff=True)).data)
 
 
 class FileEnvelopeSerializer(serializers.Serializer):
-    file = KnowledgeFileSerializer()
+    file = KnowledgeFileSerializer(source="*")
 
 
 class FileCreateApi(APIView):
     permission_classes = [IsStaff]
 
     class InputSerializer(serializers.Serializer):
-        fileName = serializers.CharField(required=False, default="untitled.txt", max_length=200)
-        fileContent = serializers.CharField(allow_blank=True, trim_whitespace=False)
+        fileName = serializers.CharField(source="file_name", required=False, default="untitled.txt", max_length=200)
+        fileContent = serializers.CharField(source="content", allow_blank=True, trim_whitespace=False)
 
     @extend_schema(
         operation_id="prompt_files_create",
@@ -291,12 +248,9 @@ class FileCreateApi(APIView):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         knowledge_file = knowledge_file_add(
-            engine_type=_checked_engine_type(engine_type),
-            file_name=serializer.validated_data["fileName"],
-            content=serializer.validated_data["fileContent"],
-            created_by=request.user.get_username(),
+            engine_type=engine_type, created_by=request.user.get_username(), **serializer.validated_data
         )
-        return Response({"file": KnowledgeFileSerializer(knowledge_file).data}, status=status.HTTP_201_CREATED)
+        return Response(FileEnvelopeSerializer(knowledge_file).data, status=status.HTTP_201_CREATED)
 
 
 class FileDetailApi(APIView):
@@ -308,21 +262,23 @@ class FileDetailApi(APIView):
         responses={200: FileEnvelopeSerializer, **error_responses(403, 404)},
     )
     def get(self, request: Request, engine_type: str, file_id: str) -> Response:
-        knowledge_file = knowledge_file_get(
-            engine_type=_checked_engine_type(engine_type), file_id=_checked_file_id(file_id)
-        )
-        return Response({"file": KnowledgeFileSerializer(knowledge_file).data})
+        return Response(FileEnvelopeSerializer(knowledge_file_get(engine_type=engine_type, file_id=file_id)).data)
 
 
 class FileUpdateApi(APIView):
     permission_classes = [IsStaff]
 
     class InputSerializer(serializers.Serializer):
-        fileName = serializers.CharField(required=False, max_length=200)
-        fileContent = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+        fileName = serializers.CharField(source="file_name", required=False, max_length=200)
+        fileContent = serializers.CharField(source="content", required=False, allow_blank=True, trim_whitespace=False)
+
+        def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+            if not attrs:
+                raise ValidationFailed("Give fileName and/or fileContent.", code="no_fields")
+            return attrs
 
     class OutputSerializer(FileEnvelopeSerializer):
-        message = serializers.CharField()
+        message = serializers.CharField(default="File updated successfully")
 
     @extend_schema(
         operation_id="prompt_files_update",
@@ -333,17 +289,13 @@ class FileUpdateApi(APIView):
     def put(self, request: Request, engine_type: str, file_id: str) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        if "fileName" not in data and "fileContent" not in data:
-            raise ValidationFailed("Give fileName and/or fileContent.", code="no_fields")
         knowledge_file = knowledge_file_update(
-            engine_type=_checked_engine_type(engine_type),
-            file_id=_checked_file_id(file_id),
-            file_name=data.get("fileName"),
-            content=data.get("fileContent"),
+            engine_type=engine_type,
+            file_id=file_id,
             updated_by=request.user.get_username(),
+            **serializer.validated_data,
         )
-        return Response({"message": "File updated successfully", "file": KnowledgeFileSerializer(knowledge_file).data})
+        return Response(self.OutputSerializer(knowledge_file).data)
 
 
 class FileDeleteApi(APIView):
@@ -355,9 +307,5 @@ class FileDeleteApi(APIView):
         responses={200: ResultSerializer, **error_responses(403, 404)},
     )
     def delete(self, request: Request, engine_type: str, file_id: str) -> Response:
-        knowledge_file_delete(
-            engine_type=_checked_engine_type(engine_type),
-            file_id=_checked_file_id(file_id),
-            updated_by=request.user.get_username(),
-        )
-        return Response({"message": "File deleted successfully"})
+        knowledge_file_delete(engine_type=engine_type, file_id=file_id, updated_by=request.user.get_username())
+        return Response(ResultSerializer({"message": "File deleted successfully"}).data)

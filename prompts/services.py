@@ -7,27 +7,26 @@ import hashlib
 import math
 import re
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 from django.conf import settings
 from pynamodb.exceptions import DeleteError, PutError, UpdateError
 
 from config.clock import utcnow
+from config.dynamodb.transactions import condition_failed
 from config.errors import Conflict, NotFound, ValidationFailed
 from config.identifiers import ENGINE_TYPE_RE
+from prompts.engine_type_current import EngineTypeCurrent as EngineTypeCurrent  # the chat turn's view (re-exported)
 from prompts.extraction import text_extract
 from prompts.models import EngineType, KnowledgeFile
 from prompts.selectors import engine_type_get, knowledge_file_get, knowledge_file_list
+from prompts.system_prompt import EngineTypeConfig as EngineTypeConfig  # re-exported with EngineTypeCurrent
 
 ENGINE_TYPE_FIELDS = ("name", "description", "instruction", "model_id", "temperature", "top_p", "max_tokens", "active")
 # Bedrock model ids, inference-profile ids and ARNs.
 MODEL_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.:/_-]{0,199}$")
 NAME_MAX_CHARS = 100
 FILE_NAME_MAX_CHARS = 200
-
-
-def _condition_failed(exc: Exception) -> bool:
-    return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
 
 
 def _invalid(field: str, message: str, code: str = "invalid") -> ValidationFailed:
@@ -109,7 +108,7 @@ def engine_type_create(*, engine_type: str, updated_by: str | None = None, **fie
     try:
         prompt.save(condition=EngineType.engine_type.does_not_exist())
     except PutError as exc:
-        if _condition_failed(exc):
+        if condition_failed(exc):
             raise Conflict(f"Engine type {engine_type!r} already exists.", code="engine_type_exists") from exc
         raise
     return prompt
@@ -142,7 +141,7 @@ def engine_type_update(
     try:
         prompt.update(actions=actions)  # PynamoDB adds the version condition and increments it
     except UpdateError as exc:
-        if _condition_failed(exc):
+        if condition_failed(exc):
             raise Conflict(
                 "This engine type was changed by someone else since you opened it.", code="edit_conflict"
             ) from exc
@@ -160,7 +159,7 @@ def engine_type_delete(*, engine_type: str, expected_version: int | None = None)
     try:
         prompt.delete()
     except DeleteError as exc:
-        if _condition_failed(exc):
+        if condition_failed(exc):
             raise Conflict("This engine type was changed by someone else.", code="edit_conflict") from exc
         raise
 
@@ -316,6 +315,21 @@ def knowledge_file_reorder(
     return [files[file_id] for file_id in file_ids]
 
 
+def knowledge_file_move(
+    *, engine_type: str, file_id: str, direction: Literal["up", "down"], updated_by: str | None = None
+) -> KnowledgeFile | None:
+    """Swap a file with its neighbour above or below; None, writing nothing, when it is already at that end."""
+    order = [f.file_id for f in knowledge_file_list(engine_type=engine_type)]
+    if file_id not in order:
+        raise NotFound("File not found", code="file_not_found")
+    index = order.index(file_id)
+    target = index + (-1 if direction == "up" else 1)
+    if not 0 <= target < len(order):
+        return None
+    order[index], order[target] = order[target], order[index]
+    return knowledge_file_reorder(engine_type=engine_type, file_ids=order, updated_by=updated_by)[target]
+
+
 def knowledge_file_delete(*, engine_type: str, file_id: str, updated_by: str | None = None) -> None:
     knowledge_file = knowledge_file_get(engine_type=engine_type, file_id=file_id)
     knowledge_file.delete()
@@ -334,8 +348,8 @@ def engine_type_upsert(
             engine_type=engine_type, expected_version=expected_version, updated_by=updated_by, **fields
         ), False
     except NotFound:
-        if expected_version is not None:
-            raise
+        if expected_version is not None or not ENGINE_TYPE_RE.fullmatch(engine_type):
+            raise  # a URL whose id no engine type can have names nothing to create: 404, as for reads
     try:
         return engine_type_create(engine_type=engine_type, updated_by=updated_by, **fields), True
     except Conflict:

@@ -12,9 +12,10 @@ from decimal import Decimal
 from django.conf import settings
 
 from config.bedrock.client import ModelError, ModelRequest, model_backend
+from config.bedrock.tokens import tokens_estimate
 from prompts.models import EngineType, KnowledgeFile
 from prompts.selectors import engine_type_get, knowledge_file_list
-from usage.pricing import price_for
+from usage.selectors import model_price_get
 
 logger = logging.getLogger(__name__)
 
@@ -92,18 +93,11 @@ class EngineTypePreview:
 
     config: EngineTypeConfig
     token_count: int
-    token_count_exact: bool  # True: Bedrock CountTokens; False: this module's estimate
+    token_count_exact: bool  # True: Bedrock CountTokens; False: config.bedrock.tokens' estimate
     price_version: str  # usage.pricing's version, "unpriced" when the model has no price
     input_cost_usd: Decimal  # the system prompt as plain input tokens, on every message
     cache_write_cost_usd: Decimal  # the first message after a change writes Bedrock's prompt cache
     cache_read_cost_usd: Decimal  # later messages within the cache lifetime read it
-
-
-def token_estimate(text: str) -> int:
-    """An offline estimate: Hangul and CJK characters are about one token each, other text about four
-    characters per token. Labelled as an estimate wherever it is shown."""
-    wide = sum(1 for ch in text if "\uac00" <= ch <= "\ud7a3" or "\u3040" <= ch <= "\u9fff")
-    return wide + -(-(len(text) - wide) // 4)
 
 
 def engine_type_token_count(*, config: EngineTypeConfig) -> tuple[int, bool]:
@@ -124,14 +118,14 @@ def engine_type_token_count(*, config: EngineTypeConfig) -> tuple[int, bool]:
             counted = None
         if counted is not None:
             return counted, True
-    return token_estimate(config.system_text), False
+    return tokens_estimate(config.system_text), False
 
 
 def engine_type_preview(*, engine_type: str) -> EngineTypePreview:
     """The system prompt as stored now (not the per-process cache), its tokens and cost per message."""
     config = engine_type_config_build(prompt=engine_type_get(engine_type=engine_type))
     tokens, exact = engine_type_token_count(config=config)
-    price = price_for(config.model_id)
+    price = model_price_get(model_id=config.model_id)
     return EngineTypePreview(
         config=config,
         token_count=tokens,

@@ -2,11 +2,10 @@ from django.urls import path
 
 from config.api.routing import method_view
 from prompts.apis import (
-    EngineTypeCreateApi,
     EngineTypeDeleteApi,
     EngineTypeDetailApi,
     EngineTypeListApi,
-    EngineTypeUpdateApi,
+    EngineTypeUpsertApi,
     FileCreateApi,
     FileDeleteApi,
     FileDetailApi,
@@ -19,7 +18,7 @@ urlpatterns = [
     path(
         "prompts/<str:engine_type>",
         method_view(
-            get=EngineTypeDetailApi, post=EngineTypeCreateApi, put=EngineTypeUpdateApi, delete=EngineTypeDeleteApi
+            get=EngineTypeDetailApi, post=EngineTypeUpsertApi, put=EngineTypeUpsertApi, delete=EngineTypeDeleteApi
         ),
         name="prompt",
     ),

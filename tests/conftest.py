@@ -3,6 +3,7 @@
 from moto import mock_aws  # noqa: I001  (must come first)
 
 import pytest
+import time_machine
 from django.contrib.auth import get_user_model
 
 from config.dynamodb.tables import all_models
@@ -79,6 +80,39 @@ def staff_user(db):
 @pytest.fixture
 def user_id(user):
     return owner_id(user)
+
+
+@pytest.fixture
+def frozen_time():
+    """The clock stopped at ``tests.factories.NOW`` (``tick=False``): ``utcnow()``, ``time.time()`` and everything
+    built on them (PynamoDB datetimes, moto, message ids) see that instant until the test moves it with
+    ``frozen_time.move_to(moment)`` or ``frozen_time.shift(timedelta or seconds)``.
+
+    ``time.monotonic``/``perf_counter`` keep running, so asyncio timeouts and sleeps behave normally. Message ids
+    never go back in time: made after ids of a later real moment, they keep that later millisecond.
+    """
+    from tests.factories import NOW
+
+    with time_machine.travel(NOW, tick=False) as traveller:
+        yield traveller
+
+
+@pytest.fixture
+def plan_limits(settings):
+    """The plans' monthly limits the quota tests are written against; no per-engine limits. Returns the limits."""
+    limits = {"free": 10_000, "basic": 100_000, "premium": 500_000}
+    settings.USAGE_PLAN_LIMITS = limits
+    settings.USAGE_ENGINE_LIMITS = {}
+    settings.USAGE_DEFAULT_PLAN = "free"
+    return limits
+
+
+@pytest.fixture
+def engine(db):
+    """The active engine type "11" (``tests.factories.engine_type_make`` defaults), stored through the service."""
+    from tests.factories import engine_type_make
+
+    return engine_type_make()
 
 
 @pytest.fixture(autouse=True)

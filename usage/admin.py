@@ -11,24 +11,23 @@ from datetime import timedelta
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.models import CHANGE, LogEntry
-from django.contrib.admin.utils import quote, unquote
+from django.contrib.admin.utils import unquote
 from django.contrib.contenttypes.models import ContentType
-from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
-from django.template.response import TemplateResponse
-from django.urls import path, reverse
 
+from config.admin_pages import DynamoDBAdmin
 from config.clock import iso_z, utcnow
 from config.errors import ApplicationError
 from usage.charts import daily_tokens_svg, engine_colours
 from usage.models import UsageAccount
-from usage.plans import PLANS, engine_bucket_key, plan_limit
+from usage.plans import PLANS, plan_limit
 from usage.reports import usage_overview
-from usage.selectors import quota_status, usage_bucket_get, usage_daily_list
+from usage.selectors import plan_get, usage_month_get
 from usage.services import plan_set
 
 TOP_USERS = 20
 DEFAULT_CHART_DAYS = 30
+PLAN_HISTORY_ENTRIES = 20
 
 
 class RangeForm(forms.Form):
@@ -52,29 +51,15 @@ class PlanForm(forms.Form):
 
 
 @admin.register(UsageAccount)
-class UsageAccountAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-    def get_urls(self):
-        wrap = self.admin_site.admin_view
-        return [
-            path("", wrap(self.changelist_view), name="usage_usageaccount_changelist"),
-            path("<str:object_id>/change/", wrap(self.change_view), name="usage_usageaccount_change"),
-        ]
-
-    def _context(self, request, **extra):
-        return {**self.admin_site.each_context(request), "opts": self.opts, **extra}
+class UsageAccountAdmin(DynamoDBAdmin):
+    pages = {"": "changelist_view", "<str:object_id>/change/": "change_view"}
+    permissions = frozenset({"view", "change"})
 
     def changelist_view(self, request, extra_context=None):
-        if not self.has_view_or_change_permission(request):
-            raise PermissionDenied
+        self.require(self.has_view_or_change_permission(request))
         lookup = LookupForm(request.GET if "user_id" in request.GET else None)
         if lookup.is_valid():
-            return HttpResponseRedirect(self._user_url(lookup.cleaned_data["user_id"].strip()))
+            return HttpResponseRedirect(self.page_url("change", lookup.cleaned_data["user_id"].strip()))
         range_form = RangeForm(request.GET)
         chart = top_users = error = None
         engines: list[str] = []
@@ -90,12 +75,13 @@ class UsageAccountAdmin(admin.ModelAdmin):
                 engines = overview.engines
                 chart = daily_tokens_svg(overview.days, overview.engines, overview.cells)
                 top_users = [
-                    {"user_id": row.key, "url": self._user_url(row.key), "totals": row.totals}
+                    {"user_id": row.key, "url": self.page_url("change", row.key), "totals": row.totals}
                     for row in overview.users.rows[:TOP_USERS]
                 ]
                 range_form = RangeForm(initial=bounds)
-        context = self._context(
+        return self.render(
             request,
+            "dashboard.html",
             title="Usage and plans",
             range_form=range_form,
             lookup_form=lookup if lookup.is_bound else LookupForm(),
@@ -105,48 +91,39 @@ class UsageAccountAdmin(admin.ModelAdmin):
             error=error,
             **(extra_context or {}),
         )
-        return TemplateResponse(request, "admin/usage/usageaccount/dashboard.html", context)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         user_id = unquote(object_id)
-        if not self.has_view_or_change_permission(request):
-            raise PermissionDenied
+        self.require(self.has_view_or_change_permission(request))
         can_change = self.has_change_permission(request)
         form = PlanForm(initial={"plan": None})
         if request.method == "POST":
-            if not can_change:
-                raise PermissionDenied
+            self.require(can_change)
             form = PlanForm(request.POST)
             if form.is_valid():
                 self._plan_change(request, user_id, form.cleaned_data["plan"])
-                return HttpResponseRedirect(self._user_url(user_id))
-        now = utcnow()
-        status = quota_status(user_id=user_id, at=now)
+                return HttpResponseRedirect(self.page_url("change", user_id))
+        month = usage_month_get(user_id=user_id)
         if not form.is_bound:
-            form = PlanForm(initial={"plan": status.plan})
-        records = usage_daily_list(user_id=user_id, start=now.date().replace(day=1), end=now.date())
-        engines = sorted({record.engine_type for record in records})
-        context = self._context(
+            form = PlanForm(initial={"plan": month.status.plan})
+        return self.render(
             request,
+            "user.html",
             title=f"Usage of {user_id}",
             user_id=user_id,
-            status=status,
-            resets_at=iso_z(status.resets_at),
-            month=usage_bucket_get(user_id=user_id, bucket=now.strftime("%Y-%m")),
-            engine_buckets=[
-                (engine, usage_bucket_get(user_id=user_id, bucket=engine_bucket_key(now.strftime("%Y-%m"), engine)))
-                for engine in engines
-            ],
-            records=records[::-1],
+            status=month.status,
+            resets_at=iso_z(month.status.resets_at),
+            month=month.bucket,
+            engine_buckets=month.engine_buckets,
+            records=month.records,
             plan_form=form,
             can_change=can_change,
             history=self._plan_history(user_id),
             **(extra_context or {}),
         )
-        return TemplateResponse(request, "admin/usage/usageaccount/user.html", context)
 
     def _plan_change(self, request, user_id: str, plan: str) -> None:
-        before = quota_status(user_id=user_id).plan
+        before = plan_get(user_id=user_id)
         plan_set(user_id=user_id, plan=plan, changed_by=request.user.get_username())
         LogEntry.objects.log_actions(
             user_id=request.user.pk,
@@ -162,8 +139,5 @@ class UsageAccountAdmin(admin.ModelAdmin):
         return (
             LogEntry.objects.filter(content_type=content_type, object_id=user_id)
             .select_related("user")
-            .order_by("-action_time")[:20]
+            .order_by("-action_time")[:PLAN_HISTORY_ENTRIES]
         )
-
-    def _user_url(self, user_id: str) -> str:
-        return reverse("admin:usage_usageaccount_change", args=[quote(user_id)])

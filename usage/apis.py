@@ -12,43 +12,51 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api.pagination import cursor_decode, cursor_encode
+from config.api.pagination import PageFieldsSerializer
 from config.api.permissions import IsStaff, target_owner_id
 from config.api.schema import error_responses
-from config.clock import iso_z, utcnow
+from config.clock import utcnow
 from config.errors import ValidationFailed
 from config.identifiers import ENGINE_TYPE_MAX_CHARS
-from usage.models import DailyUsage
-from usage.reports import STAFF_GROUPINGS, USER_GROUPINGS, Report, usage_report, usage_summary
-from usage.selectors import QuotaStatus, quota_status, usage_daily_list, usage_day_get
+from usage.reports import STAFF_GROUPINGS, USER_GROUPINGS, usage_report_page, usage_summary
+from usage.selectors import usage_month_by_engine_get, usage_today_get
 
 ALL_ENGINES = "all"
-REPORT_PAGE_DEFAULT = 50
 REPORT_PAGE_MAX = 200
 
 
 class UsageRecordSerializer(serializers.Serializer):
     """One user x UTC day x engine type, with the original's keys."""
 
-    userId = serializers.CharField()
-    engineType = serializers.CharField()
-    usageDate = serializers.CharField(help_text="UTC day, YYYY-MM-DD.")
-    totalTokens = serializers.IntegerField(help_text="input + output + cache read + cache write.")
-    inputTokens = serializers.IntegerField()
-    outputTokens = serializers.IntegerField()
-    cacheReadTokens = serializers.IntegerField()
-    cacheWriteTokens = serializers.IntegerField()
-    messageCount = serializers.IntegerField(help_text="Chat turns (title generation is counted apart).")
-    titleTokens = serializers.IntegerField()
+    userId = serializers.CharField(source="user_id")
+    engineType = serializers.CharField(source="engine_type")
+    usageDate = serializers.CharField(source="day", help_text="UTC day, YYYY-MM-DD.")
+    totalTokens = serializers.IntegerField(
+        source="total_tokens", help_text="input + output + cache read + cache write."
+    )
+    inputTokens = serializers.IntegerField(source="input_tokens")
+    outputTokens = serializers.IntegerField(source="output_tokens")
+    cacheReadTokens = serializers.IntegerField(source="cache_read_tokens")
+    cacheWriteTokens = serializers.IntegerField(source="cache_write_tokens")
+    messageCount = serializers.IntegerField(
+        source="message_count", help_text="Chat turns (title generation is counted apart)."
+    )
+    titleTokens = serializers.IntegerField(source="title_tokens")
 
 
 class QuotaFieldsSerializer(serializers.Serializer):
-    plan = serializers.CharField()
-    limit = serializers.IntegerField(help_text="Monthly tokens of the plan.")
-    used = serializers.IntegerField(help_text="Tokens used this UTC month.")
-    remaining = serializers.IntegerField(help_text="limit - used - tokens reserved by answers in progress (>= 0).")
-    percentage = serializers.FloatField(help_text="used / limit in percent, 0-100, one decimal.")
-    resetsAt = serializers.CharField(help_text="Start of the next UTC month (ISO 8601).")
+    """The quota figures, read from the ``quota`` of what is rendered."""
+
+    plan = serializers.CharField(source="quota.plan")
+    limit = serializers.IntegerField(source="quota.limit", help_text="Monthly tokens of the plan.")
+    used = serializers.IntegerField(source="quota.used", help_text="Tokens used this UTC month.")
+    remaining = serializers.IntegerField(
+        source="quota.remaining", help_text="limit - used - tokens reserved by answers in progress (>= 0)."
+    )
+    percentage = serializers.FloatField(
+        source="quota.percentage", help_text="used / limit in percent, 0-100, one decimal."
+    )
+    resetsAt = serializers.DateTimeField(source="quota.resets_at", help_text="Start of the next UTC month.")
 
 
 class UsageRecordWithQuotaSerializer(UsageRecordSerializer, QuotaFieldsSerializer):
@@ -75,35 +83,6 @@ class RowSerializer(TotalsSerializer):
         return {"key": instance.key, **TotalsSerializer(instance.totals).data}
 
 
-def _record(*, user_id: str, engine_type: str, day: str, item: DailyUsage | None) -> dict[str, Any]:
-    def value(name: str) -> int:
-        return int(getattr(item, name)) if item is not None else 0
-
-    return {
-        "userId": user_id,
-        "engineType": engine_type,
-        "usageDate": day,
-        "totalTokens": value("total_tokens"),
-        "inputTokens": value("input_tokens"),
-        "outputTokens": value("output_tokens"),
-        "cacheReadTokens": value("cache_read_tokens"),
-        "cacheWriteTokens": value("cache_write_tokens"),
-        "messageCount": value("message_count"),
-        "titleTokens": value("title_tokens"),
-    }
-
-
-def _quota_fields(status: QuotaStatus) -> dict[str, Any]:
-    return {
-        "plan": status.plan,
-        "limit": status.limit,
-        "used": status.used,
-        "remaining": status.remaining,
-        "percentage": status.percentage,
-        "resetsAt": iso_z(status.resets_at),
-    }
-
-
 def _engine_type(value: str) -> str:
     if not value or len(value) > ENGINE_TYPE_MAX_CHARS:
         raise ValidationFailed("engineType is not valid.", code="invalid", fields={"engineType": ["Not valid."]})
@@ -115,12 +94,15 @@ class UsageDetailApi(APIView):
     throttle_classes: list = []
 
     class SingleOutputSerializer(QuotaFieldsSerializer):
-        success = serializers.BooleanField()
-        data = UsageRecordWithQuotaSerializer(help_text="Today's (UTC) record of this engine type, zeros if none.")
+        success = serializers.BooleanField(default=True)
+        data = UsageRecordWithQuotaSerializer(
+            source="*", help_text="Today's (UTC) record of this engine type, zeros if none."
+        )
 
     class AllOutputSerializer(QuotaFieldsSerializer):
-        success = serializers.BooleanField()
+        success = serializers.BooleanField(default=True)
         data = serializers.DictField(
+            source="by_engine",
             child=UsageRecordSerializer(many=True),
             help_text="This month's daily records per engine type, newest first.",
         )
@@ -140,20 +122,9 @@ class UsageDetailApi(APIView):
     def get(self, request: Request, user_id: str, engine_type: str) -> Response:
         owner = target_owner_id(request.user, user_id)
         engine_type = _engine_type(engine_type)
-        now = utcnow()
-        quota = _quota_fields(quota_status(user_id=owner, at=now))
         if engine_type == ALL_ENGINES:
-            first_of_month = now.date().replace(day=1)
-            by_engine: dict[str, list[dict]] = {}
-            for item in reversed(usage_daily_list(user_id=owner, start=first_of_month, end=now.date())):
-                by_engine.setdefault(item.engine_type, []).append(
-                    _record(user_id=owner, engine_type=item.engine_type, day=item.day, item=item)
-                )
-            return Response(self.AllOutputSerializer({"success": True, "data": by_engine, **quota}).data)
-        day = now.date().isoformat()
-        item = usage_day_get(user_id=owner, day=day, engine_type=engine_type)
-        data = {**_record(user_id=owner, engine_type=engine_type, day=day, item=item), **quota}
-        return Response(self.SingleOutputSerializer({"success": True, "data": data, **quota}).data)
+            return Response(self.AllOutputSerializer(usage_month_by_engine_get(user_id=owner)).data)
+        return Response(self.SingleOutputSerializer(usage_today_get(user_id=owner, engine_type=engine_type)).data)
 
 
 class UsageUpdateApi(APIView):
@@ -166,15 +137,17 @@ class UsageUpdateApi(APIView):
         )
 
     class OutputSerializer(serializers.Serializer):
-        success = serializers.BooleanField()
-        recorded = serializers.BooleanField(help_text="Always false: usage is recorded from the model's report.")
-        usage = UsageRecordSerializer(help_text="Today's (UTC) record of the engine type.")
-        tokensUsed = serializers.IntegerField(help_text="Tokens used this UTC month.")
-        percentage = serializers.FloatField()
-        remaining = serializers.IntegerField()
-        plan = serializers.CharField()
-        limit = serializers.IntegerField()
-        resetsAt = serializers.CharField()
+        success = serializers.BooleanField(default=True)
+        recorded = serializers.BooleanField(
+            default=False, help_text="Always false: usage is recorded from the model's report."
+        )
+        usage = UsageRecordSerializer(source="record", help_text="Today's (UTC) record of the engine type.")
+        tokensUsed = serializers.IntegerField(source="quota.used", help_text="Tokens used this UTC month.")
+        percentage = serializers.FloatField(source="quota.percentage")
+        remaining = serializers.IntegerField(source="quota.remaining")
+        plan = serializers.CharField(source="quota.plan")
+        limit = serializers.IntegerField(source="quota.limit")
+        resetsAt = serializers.DateTimeField(source="quota.resets_at")
 
     @extend_schema(
         operation_id="usage_update",
@@ -188,24 +161,7 @@ class UsageUpdateApi(APIView):
         serializer.is_valid(raise_exception=True)
         owner = target_owner_id(request.user, user_id or serializer.validated_data.get("userId"))
         engine = _engine_type(engine_type or serializer.validated_data.get("engineType") or "")
-        now = utcnow()
-        status = quota_status(user_id=owner, at=now)
-        day = now.date().isoformat()
-        usage = _record(
-            user_id=owner, engine_type=engine, day=day, item=usage_day_get(user_id=owner, day=day, engine_type=engine)
-        )
-        data = {
-            "success": True,
-            "recorded": False,
-            "usage": usage,
-            "tokensUsed": status.used,
-            "percentage": status.percentage,
-            "remaining": status.remaining,
-            "plan": status.plan,
-            "limit": status.limit,
-            "resetsAt": iso_z(status.resets_at),
-        }
-        return Response(self.OutputSerializer(data).data)
+        return Response(self.OutputSerializer(usage_today_get(user_id=owner, engine_type=engine)).data)
 
 
 class _RangeFilterSerializer(serializers.Serializer):
@@ -225,25 +181,16 @@ class _RangeFilterSerializer(serializers.Serializer):
         return fields
 
 
-def _report_body(report: Report) -> dict[str, Any]:
-    return {
-        "from": report.start.isoformat(),
-        "to": report.end.isoformat(),
-        "groupBy": report.group_by,
-        "totals": TotalsSerializer(report.totals).data,
-    }
-
-
 class _RangeReportSerializer(serializers.Serializer):
     """The date range and grouping every usage report echoes back."""
 
-    groupBy = serializers.CharField()
+    groupBy = serializers.CharField(source="group_by")
 
     def get_fields(self) -> dict:
         fields = super().get_fields()
         # "from" is a Python keyword, so the fields are added by name.
-        fields["from"] = serializers.CharField()
-        fields["to"] = serializers.CharField()
+        fields["from"] = serializers.DateField(source="start")
+        fields["to"] = serializers.DateField(source="end")
         return fields
 
 
@@ -253,7 +200,7 @@ class UsageSummaryApi(APIView):
         userId = serializers.CharField(required=False, max_length=256, help_text="Another user's id is staff-only.")
 
     class OutputSerializer(_RangeReportSerializer):
-        userId = serializers.CharField()
+        userId = serializers.CharField(source="user_id")
         totals = TotalsSerializer()
         rows = RowSerializer(many=True)
 
@@ -267,10 +214,13 @@ class UsageSummaryApi(APIView):
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         params = filters.validated_data
-        owner = target_owner_id(request.user, params.get("userId"))
-        report = usage_summary(user_id=owner, start=params["start"], end=params["end"], group_by=params["groupBy"])
-        body = {"userId": owner, **_report_body(report), "rows": RowSerializer(report.rows, many=True).data}
-        return Response(body)
+        report = usage_summary(
+            user_id=target_owner_id(request.user, params.get("userId")),
+            start=params["start"],
+            end=params["end"],
+            group_by=params["groupBy"],
+        )
+        return Response(self.OutputSerializer(report).data)
 
 
 class UsageReportApi(APIView):
@@ -281,11 +231,9 @@ class UsageReportApi(APIView):
         limit = serializers.IntegerField(required=False, min_value=1, max_value=REPORT_PAGE_MAX, default=50)
         cursor = serializers.CharField(required=False, max_length=4096, help_text="The `next` of the previous page.")
 
-    class OutputSerializer(_RangeReportSerializer):
+    class OutputSerializer(_RangeReportSerializer, PageFieldsSerializer):
         totals = TotalsSerializer(help_text="Over the whole range, not only this page.")
         rows = RowSerializer(many=True, help_text="Users and engine types biggest first; days in order.")
-        count = serializers.IntegerField(help_text="Rows in this page.")
-        next = serializers.CharField(allow_null=True, help_text="Cursor of the next page; null on the last.")
 
     @extend_schema(
         operation_id="admin_usage_report",
@@ -297,27 +245,11 @@ class UsageReportApi(APIView):
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         params = filters.validated_data
-        query = {"from": params["start"].isoformat(), "to": params["end"].isoformat(), "groupBy": params["groupBy"]}
-        offset = _report_offset(params.get("cursor"), query)
-        report = usage_report(start=params["start"], end=params["end"], group_by=params["groupBy"])
-        page = report.rows[offset : offset + params["limit"]]
-        following = offset + len(page)
-        next_cursor = cursor_encode({**query, "offset": following}) if following < len(report.rows) else None
-        body = {
-            **_report_body(report),
-            "rows": RowSerializer(page, many=True).data,
-            "count": len(page),
-            "next": next_cursor,
-        }
-        return Response(body)
-
-
-def _report_offset(cursor: str | None, query: dict[str, str]) -> int:
-    """A report is aggregated in memory, so its cursor is a signed offset bound to the same query."""
-    decoded = cursor_decode(cursor)
-    if decoded is None:
-        return 0
-    offset = decoded.pop("offset", None)
-    if decoded != query or not isinstance(offset, int) or offset < 0:
-        raise ValidationFailed("The cursor belongs to another query.", code="invalid_cursor")
-    return offset
+        page = usage_report_page(
+            start=params["start"],
+            end=params["end"],
+            group_by=params["groupBy"],
+            limit=params["limit"],
+            cursor=params.get("cursor"),
+        )
+        return Response(self.OutputSerializer(page).data)

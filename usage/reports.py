@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from django.conf import settings
 
+from config.api.pagination import offset_decode, offset_page
 from config.errors import ValidationFailed
 from usage.models import DailyUsage
 from usage.selectors import usage_daily_for_day, usage_daily_list, usage_days
@@ -61,6 +62,18 @@ class Report:
     group_by: str
     totals: Totals
     rows: list[Row]
+    user_id: str | None = None  # whose usage, for one user's summary
+
+
+@dataclass
+class ReportPage(Report):
+    """One page of a report's rows; ``totals`` stay those of the whole range."""
+
+    next_cursor: str | None = None
+
+    @property
+    def count(self) -> int:
+        return len(self.rows)
 
 
 def report_range_check(start: date, end: date) -> None:
@@ -81,7 +94,9 @@ _KEYS: dict[str, Callable[[DailyUsage], str]] = {
 }
 
 
-def _grouped(records: Iterable[DailyUsage], *, start: date, end: date, group_by: str) -> Report:
+def _grouped(
+    records: Iterable[DailyUsage], *, start: date, end: date, group_by: str, user_id: str | None = None
+) -> Report:
     totals = Totals()
     groups: dict[str, Totals] = {}
     key_of = _KEYS[group_by]
@@ -92,13 +107,14 @@ def _grouped(records: Iterable[DailyUsage], *, start: date, end: date, group_by:
         rows = [Row(key, groups[key]) for key in sorted(groups)]
     else:  # the biggest first: "top users", "top engine types"
         rows = [Row(key, value) for key, value in sorted(groups.items(), key=lambda kv: (-kv[1].total_tokens, kv[0]))]
-    return Report(start=start, end=end, group_by=group_by, totals=totals, rows=rows)
+    return Report(start=start, end=end, group_by=group_by, totals=totals, rows=rows, user_id=user_id)
 
 
 def usage_summary(*, user_id: str, start: date, end: date, group_by: str) -> Report:
     """One user's usage in ``[start, end]`` grouped by day or engine type."""
     report_range_check(start, end)
-    return _grouped(usage_daily_list(user_id=user_id, start=start, end=end), start=start, end=end, group_by=group_by)
+    records = usage_daily_list(user_id=user_id, start=start, end=end)
+    return _grouped(records, start=start, end=end, group_by=group_by, user_id=user_id)
 
 
 def _records_by_day(start: date, end: date) -> list[DailyUsage]:
@@ -109,6 +125,18 @@ def usage_report(*, start: date, end: date, group_by: str) -> Report:
     """Everyone's usage in ``[start, end]`` grouped by user, engine type or day (staff)."""
     report_range_check(start, end)
     return _grouped(_records_by_day(start, end), start=start, end=end, group_by=group_by)
+
+
+def usage_report_page(*, start: date, end: date, group_by: str, limit: int, cursor: str | None = None) -> ReportPage:
+    """A page of ``usage_report``. The report is aggregated in memory, so its cursor is a signed offset into the
+    rows, valid only for the same range and grouping."""
+    query = {"from": start.isoformat(), "to": end.isoformat(), "groupBy": group_by}
+    offset = offset_decode(cursor, query=query)
+    report = usage_report(start=start, end=end, group_by=group_by)
+    page = offset_page(report.rows, offset=offset, limit=limit, query=query)
+    return ReportPage(
+        start=start, end=end, group_by=group_by, totals=report.totals, rows=page.items, next_cursor=page.next_cursor
+    )
 
 
 @dataclass

@@ -8,7 +8,8 @@ from django.conf import settings
 
 from config.clock import utcnow
 from usage.models import DailyUsage, MonthlyUsage, UserPlan
-from usage.plans import month_key, month_resets_at, plan_limit
+from usage.plans import engine_bucket_key, month_key, month_resets_at, plan_limit
+from usage.pricing import Price, price_for
 
 
 @dataclass(frozen=True)
@@ -43,9 +44,13 @@ def usage_bucket_get(*, user_id: str, bucket: str, consistent_read: bool = False
         return None
 
 
+def _day_engine(day: str, engine_type: str) -> str:
+    return f"{day}#{engine_type}"
+
+
 def usage_day_get(*, user_id: str, day: str, engine_type: str) -> DailyUsage | None:
     try:
-        return DailyUsage.get(user_id, f"{day}#{engine_type}")
+        return DailyUsage.get(user_id, _day_engine(day, engine_type))
     except DailyUsage.DoesNotExist:
         return None
 
@@ -91,3 +96,70 @@ def usage_daily_for_day(*, day: date) -> list[DailyUsage]:
 
 def usage_days(start: date, end: date) -> list[date]:
     return [start + timedelta(days=offset) for offset in range((end - start).days + 1)]
+
+
+@dataclass(frozen=True)
+class UsageMonth:
+    """One user's current UTC month: the quota, the month's bucket and each used engine type's bucket
+    (None when never written), and the daily records newest first."""
+
+    status: QuotaStatus
+    bucket: MonthlyUsage | None
+    engine_buckets: list[tuple[str, MonthlyUsage | None]]
+    records: list[DailyUsage]
+
+
+def usage_month_get(*, user_id: str, at: datetime | None = None) -> UsageMonth:
+    at = at or utcnow()
+    month = month_key(at)
+    records = usage_daily_list(user_id=user_id, start=at.date().replace(day=1), end=at.date())
+    engines = sorted({record.engine_type for record in records})
+    return UsageMonth(
+        status=quota_status(user_id=user_id, at=at),
+        bucket=usage_bucket_get(user_id=user_id, bucket=month),
+        engine_buckets=[
+            (engine, usage_bucket_get(user_id=user_id, bucket=engine_bucket_key(month, engine))) for engine in engines
+        ],
+        records=records[::-1],
+    )
+
+
+@dataclass(frozen=True)
+class UsageToday:
+    """Today's (UTC) record of one user and engine type, read as the record itself, and the user's quota."""
+
+    record: DailyUsage  # zeros (not stored) if nothing was used today
+    quota: QuotaStatus
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.record, name)
+
+
+def usage_today_get(*, user_id: str, engine_type: str) -> UsageToday:
+    now = utcnow()
+    day = now.date().isoformat()
+    record = usage_day_get(user_id=user_id, day=day, engine_type=engine_type) or DailyUsage(
+        user_id, _day_engine(day, engine_type), day=day, engine_type=engine_type
+    )
+    return UsageToday(record=record, quota=quota_status(user_id=user_id, at=now))
+
+
+@dataclass(frozen=True)
+class UsageMonthByEngine:
+    """One user's daily records of this UTC month per engine type (newest first), and the user's quota."""
+
+    by_engine: dict[str, list[DailyUsage]]
+    quota: QuotaStatus
+
+
+def usage_month_by_engine_get(*, user_id: str) -> UsageMonthByEngine:
+    now = utcnow()
+    by_engine: dict[str, list[DailyUsage]] = {}
+    for record in reversed(usage_daily_list(user_id=user_id, start=now.date().replace(day=1), end=now.date())):
+        by_engine.setdefault(record.engine_type, []).append(record)
+    return UsageMonthByEngine(by_engine=by_engine, quota=quota_status(user_id=user_id, at=now))
+
+
+def model_price_get(*, model_id: str, at: datetime | None = None) -> Price:
+    """The price in force for ``model_id`` at ``at`` (default now); version ``"unpriced"`` (cost 0) if none."""
+    return price_for(model_id, at=at)

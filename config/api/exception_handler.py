@@ -1,4 +1,8 @@
-"""DRF exception handler rendering every error as ``{"error", "code", ...}``."""
+"""DRF exception handler: every error a view raises answers an ``ApplicationError`` body, ``{"error", "code", ...}``.
+
+DRF's own exceptions are turned into ApplicationErrors after DRF's handler has built its response, which keeps its
+headers (``WWW-Authenticate``, ``Retry-After``, ``Allow``), its content negotiation and its transaction rollback.
+"""
 
 from typing import Any
 
@@ -9,7 +13,8 @@ from rest_framework import exceptions as drf
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from config.errors import ApplicationError
+from config.auth.cognito import AuthenticationRefused
+from config.errors import ApplicationError, RateLimited, ValidationFailed
 
 # DRF's default codes, renamed where the original vocabulary already has a word for it.
 _DRF_CODES = {
@@ -25,12 +30,32 @@ _DRF_CODES = {
 }
 
 
+class _Throttled(RateLimited):
+    def as_dict(self) -> dict[str, Any]:
+        # DRF's throttle answer has always said so in the body; the other REST errors do not.
+        return {**super().as_dict(), "retryable": True}
+
+
 def _first_message(detail: Any) -> str:
     if isinstance(detail, list) and detail:
         return _first_message(detail[0])
     if isinstance(detail, dict) and detail:
         return _first_message(next(iter(detail.values())))
     return str(detail)
+
+
+def _application_error(exc: drf.APIException, status: int) -> ApplicationError:
+    if isinstance(exc, AuthenticationRefused):
+        return exc.error
+    message = _first_message(exc.detail)
+    if isinstance(exc, drf.ValidationError):
+        fields = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        return ValidationFailed(message, fields=fields)
+    if isinstance(exc, drf.Throttled) and exc.wait is not None:
+        return _Throttled(message, retryAfter=int(exc.wait))
+    code = exc.get_codes()
+    code = _DRF_CODES.get(code, code) if isinstance(code, str) else "error"
+    return ApplicationError(message, code=code, status=status)
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
@@ -44,15 +69,5 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
-    if isinstance(exc, drf.ValidationError):
-        fields = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
-        response.data = {"error": _first_message(exc.detail), "code": "invalid", "fields": fields}
-        return response
-    code = exc.get_codes() if isinstance(exc, drf.APIException) else "error"
-    code = code if isinstance(code, str) else "error"
-    body = {"error": _first_message(getattr(exc, "detail", str(exc))), "code": _DRF_CODES.get(code, code)}
-    if isinstance(exc, drf.Throttled) and exc.wait is not None:
-        body["retryAfter"] = int(exc.wait)
-        body["retryable"] = True
-    response.data = body
+    response.data = _application_error(exc, response.status_code).as_dict()
     return response

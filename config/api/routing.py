@@ -9,9 +9,12 @@ operation with its own ``@extend_schema``.
 from collections.abc import Callable
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework.views import APIView
+
+from config.api.errors import error_response
+from config.errors import MethodNotAllowed
 
 
 def method_view(**operations: type[APIView]) -> Callable[..., HttpResponse]:
@@ -29,8 +32,7 @@ def method_view(**operations: type[APIView]) -> Callable[..., HttpResponse]:
             return response
         view = views.get(method)
         if view is None:
-            body = {"error": f'Method "{method}" not allowed.', "code": "method_not_allowed"}
-            return JsonResponse(body, status=405, headers={"Allow": allowed})
+            return error_response(MethodNotAllowed(method), headers={"Allow": allowed})
         return view(request, *args, **kwargs)
 
     # What drf-spectacular introspects: a class whose handlers are the operations' own (decorated) methods.

@@ -21,6 +21,8 @@ from django.contrib.auth import get_user_model
 from django.db.models import Q
 from rest_framework import authentication, exceptions
 
+from config.errors import ApplicationError, NotAuthenticated, UpstreamUnavailable
+
 logger = logging.getLogger(__name__)
 
 ALGORITHM = "RS256"
@@ -28,17 +30,17 @@ JWKS_CACHE_SECONDS = 3600  # a key the cache does not know triggers a refetch an
 JWKS_TIMEOUT_SECONDS = 5
 
 
-class TokenRejected(Exception):
-    """The token is not acceptable; ``code`` is what clients see (``token_invalid`` or ``token_expired``)."""
+class TokenRejected(NotAuthenticated):
+    """A token that is present but not acceptable; the code says why (``token_invalid`` or ``token_expired``)."""
 
-    def __init__(self, message: str, code: str = "token_invalid") -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
+    code = "token_invalid"
 
 
-class KeysUnavailable(Exception):
+class AuthUnavailable(UpstreamUnavailable):
     """The pool's JWKS could not be fetched: the token may be fine, so this is not the caller's fault."""
+
+    code = "auth_unavailable"
+    message = "Sign-in cannot be verified right now; try again shortly."
 
 
 @dataclass(frozen=True, eq=False)
@@ -134,13 +136,14 @@ def _signing_key(token: str) -> Any:
     try:
         return jwks_client().get_signing_key(kid).key
     except jwt.PyJWKClientConnectionError as exc:
-        raise KeysUnavailable(str(exc)) from exc
+        logger.warning("Cognito signing keys unavailable: %s", exc)
+        raise AuthUnavailable() from exc
     except jwt.PyJWKClientError as exc:
         raise TokenRejected("The token is signed with an unknown key.") from exc
 
 
 def cognito_token_verify(token: str) -> dict[str, Any]:
-    """The verified claims of a Cognito access or id token; raises TokenRejected or KeysUnavailable (blocking)."""
+    """The verified claims of a Cognito access or id token; raises TokenRejected or AuthUnavailable (blocking)."""
     if not cognito_enabled():
         raise TokenRejected("Bearer tokens are not accepted: Cognito is not configured on this server.")
     key = _signing_key(token)
@@ -204,6 +207,30 @@ def cognito_user_from_claims(claims: dict[str, Any]) -> CognitoUser:
     )
 
 
+def _bearer_token(header: list[bytes]) -> str:
+    if len(header) != 2:
+        raise TokenRejected("The Authorization header must be 'Bearer <token>'.")
+    try:
+        return header[1].decode("ascii")
+    except UnicodeDecodeError as exc:
+        raise TokenRejected("The token is malformed.") from exc
+
+
+class AuthenticationRefused(exceptions.APIException):
+    """An ApplicationError raised while DRF authenticates.
+
+    DRF unwinds a failed authentication (the caller becomes anonymous) only for its own exceptions, so the error
+    rides in one; the exception handler renders ``error``. A 401 names the scheme (``WWW-Authenticate``).
+    """
+
+    def __init__(self, error: ApplicationError, *, challenge: str) -> None:
+        super().__init__(error.message, error.code)
+        self.status_code = error.status
+        self.error = error
+        if error.status == 401:
+            self.auth_header = challenge
+
+
 class CognitoJWTAuthentication(authentication.BaseAuthentication):
     """``Authorization: Bearer <Cognito access or id token>``. Other schemes are left to the next class."""
 
@@ -213,26 +240,13 @@ class CognitoJWTAuthentication(authentication.BaseAuthentication):
         header = authentication.get_authorization_header(request).split()
         if not header or header[0].lower() != self.keyword.lower().encode():
             return None
-        if len(header) != 2:
-            raise exceptions.AuthenticationFailed("The Authorization header must be 'Bearer <token>'.", "token_invalid")
         try:
-            token = header[1].decode("ascii")
+            token = _bearer_token(header)
             claims = cognito_token_verify(token)
-        except UnicodeDecodeError as exc:
-            raise exceptions.AuthenticationFailed("The token is malformed.", "token_invalid") from exc
-        except TokenRejected as exc:
-            raise exceptions.AuthenticationFailed(exc.message, exc.code) from exc
-        except KeysUnavailable as exc:
-            logger.warning("Cognito signing keys unavailable: %s", exc)
-            raise AuthUnavailable() from exc
+        except ApplicationError as error:
+            raise AuthenticationRefused(error, challenge=self.authenticate_header(request)) from error
         return cognito_user_from_claims(claims), token
 
     def authenticate_header(self, request: Any) -> str:
         # Makes DRF answer 401 (not 403) to missing or refused credentials.
         return f'{self.keyword} realm="api"'
-
-
-class AuthUnavailable(exceptions.APIException):
-    status_code = 503
-    default_detail = "Sign-in cannot be verified right now; try again shortly."
-    default_code = "auth_unavailable"

@@ -8,8 +8,9 @@ Credentials, first found wins:
 3. the Django session cookie (the built-in chat page, the admin's users).
 
 A token that is present but refused never falls back to the session: ``scope["user"]`` is then
-``AnonymousUser`` and ``scope["auth_error"]`` says why, as ``{"error", "code", "closeCode"}`` — ``closeCode``
-is the WebSocket close code the consumer closes with (4401 refused token, 1013 keys unavailable).
+``AnonymousUser`` and ``scope["auth_error"]`` is the ApplicationError saying why (``TokenRejected``, or
+``AuthUnavailable`` when the pool's keys cannot be fetched). The consumer refuses the connection with it and
+``close_code_for(error)``.
 """
 
 from typing import Any
@@ -20,12 +21,22 @@ from channels.db import database_sync_to_async
 from django.contrib.auth.models import AnonymousUser
 
 from config.aio import run_io
-from config.auth.cognito import KeysUnavailable, TokenRejected, cognito_token_verify, cognito_user_from_claims
+from config.auth.cognito import cognito_token_verify, cognito_user_from_claims
+from config.errors import ApplicationError
 
 SUBPROTOCOL = "bearer"
 BEARER_SUBPROTOCOL_PREFIX = "bearer."
+# 4401/4403 mirror HTTP's 401/403 in the range RFC 6455 leaves to applications; 1013 is "try again later".
 CLOSE_UNAUTHENTICATED = 4401
-CLOSE_AUTH_UNAVAILABLE = 1013  # "try again later"
+CLOSE_FORBIDDEN = 4403
+CLOSE_TRY_AGAIN_LATER = 1013
+
+
+def close_code_for(error: ApplicationError) -> int:
+    """The close code of a connection refused with ``error``: 401 → 4401, 403 → 4403, 5xx (e.g. 503) → 1013."""
+    if error.status >= 500:
+        return CLOSE_TRY_AGAIN_LATER
+    return CLOSE_UNAUTHENTICATED if error.status == 401 else CLOSE_FORBIDDEN
 
 
 def _offered_subprotocols(scope: dict[str, Any]) -> list[str]:
@@ -72,16 +83,9 @@ class CognitoTokenMiddleware:
             claims = await run_io(cognito_token_verify, token)  # may fetch the JWKS: blocking I/O
             scope["user"] = await database_sync_to_async(cognito_user_from_claims)(claims)
             scope["auth_method"] = "cognito"
-        except TokenRejected as exc:
+        except ApplicationError as error:  # a refused token, or keys that cannot be fetched
             scope["user"] = AnonymousUser()
-            scope["auth_error"] = {"error": exc.message, "code": exc.code, "closeCode": CLOSE_UNAUTHENTICATED}
-        except KeysUnavailable:
-            scope["user"] = AnonymousUser()
-            scope["auth_error"] = {
-                "error": "Sign-in cannot be verified right now; try again shortly.",
-                "code": "auth_unavailable",
-                "closeCode": CLOSE_AUTH_UNAVAILABLE,
-            }
+            scope["auth_error"] = error
         return await self.inner(scope, receive, send)
 
 

@@ -1,3 +1,5 @@
+"""The health probe (config/health.py)."""
+
 from unittest import mock
 
 from config import health
@@ -13,6 +15,9 @@ def test_healthz_is_503_with_a_clear_message_when_dynamodb_is_down(client):
     with mock.patch.object(health._probe_connection(), "list_tables", side_effect=ConnectionError("refused")):
         response = client.get("/healthz")
     assert response.status_code == 503
-    body = response.json()
-    assert body["code"] == "dynamodb_unreachable"
-    assert "DynamoDB is not reachable" in body["error"]
+    assert response.json() == {
+        "status": "unavailable",
+        "dynamodb": "unreachable",
+        "error": "DynamoDB is not reachable: refused",
+        "code": "dynamodb_unreachable",
+    }

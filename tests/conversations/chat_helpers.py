@@ -1,4 +1,4 @@
-"""Helpers for the chat WebSocket tests: an engine type, a session-authenticated connection, reading frames."""
+"""Helpers for the chat WebSocket tests: a session-authenticated connection, a sendMessage frame, reading frames."""
 
 from typing import Any
 
@@ -6,15 +6,6 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.test import Client
-
-from prompts.services import engine_type_create
-
-
-def engine_create(engine_type: str = "11", **fields: Any):
-    fields.setdefault("name", "금융 보도자료")
-    fields.setdefault("description", "Financial press-release writer")
-    fields.setdefault("instruction", "Write concise press releases.")
-    return engine_type_create(engine_type=engine_type, **fields)
 
 
 def session_cookie(user) -> str:

@@ -9,9 +9,8 @@ from django.urls import reverse
 
 from config.clock import utcnow
 from conversations import admin as conversations_admin
-from conversations.ids import message_key, new_message_id
-from conversations.models import Message
 from conversations.services import conversation_create
+from tests.factories import message_make
 
 LOOKUP = "admin:conversations_userconversationsentry_changelist"
 CONVERSATION = "admin:conversations_userconversationsentry_conversation"
@@ -22,15 +21,6 @@ def support(db):
     user = get_user_model().objects.create_user(username="support", password="pw-support-123", is_staff=True)
     user.user_permissions.add(Permission.objects.get(codename="view_userconversationsentry"))
     return user
-
-
-def add_message(user_id: str, conversation_id: str, role: str, content: str, message_id: str = "", **fields) -> Message:
-    fields.setdefault("created_at", utcnow())
-    message = Message(
-        message_key(user_id, conversation_id), message_id or new_message_id(), role=role, content=content, **fields
-    )
-    message.save()
-    return message
 
 
 def test_lookup_lists_a_users_conversations_and_pages(client, support, settings, monkeypatch):
@@ -55,13 +45,12 @@ def test_lookup_lists_a_users_conversations_and_pages(client, support, settings,
 
 def test_a_conversations_messages_are_shown_read_only(client, support):
     conversation_create(user_id="sub-123", engine_type="11", conversation_id="c1", title="Bonds")
-    add_message("sub-123", "c1", "user", "What is a <bond>?", message_id="0001")
-    add_message(
-        "sub-123",
-        "c1",
-        "assistant",
-        "A loan.",
-        "0002",
+    message_make(user_id="sub-123", role="user", content="What is a <bond>?", message_id="0001")
+    message_make(
+        user_id="sub-123",
+        role="assistant",
+        content="A loan.",
+        message_id="0002",
         model_id="m-1",
         prompt_revision=7,
         input_tokens=120,
@@ -115,7 +104,8 @@ def test_messages_page_in_pages(client, support, monkeypatch):
     conversation_create(user_id="sub-123", engine_type="11", conversation_id="c1")
     start = utcnow() - timedelta(minutes=5)
     for n in range(3):
-        add_message("sub-123", "c1", "user", f"message number {n}", f"000{n}", created_at=start + timedelta(seconds=n))
+        at = start + timedelta(seconds=n)
+        message_make(user_id="sub-123", content=f"message number {n}", message_id=f"000{n}", created_at=at)
     client.force_login(support)
 
     first = client.get(reverse(CONVERSATION), {"user_id": "sub-123", "conversation_id": "c1"})

@@ -4,13 +4,13 @@ import pytest
 
 from config.errors import NotFound, ValidationFailed
 from conversations.ids import message_key
-from conversations.models import Conversation, Message
+from conversations.models import ActiveGenerations, Conversation, Message
 from conversations.selectors import (
-    conversation_find,
     conversation_get,
     conversation_list,
+    generation_slots_get,
+    message_history_list,
     message_list,
-    message_recent,
 )
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
@@ -45,11 +45,10 @@ def all_pages(fetch, **kwargs):
             return pages
 
 
-def test_conversation_get_and_find_only_reach_the_owners_item():
+def test_conversation_get_only_reaches_the_owners_item():
     make_conversation("alice", "c1")
 
     assert conversation_get(user_id="alice", conversation_id="c1").user_id == "alice"
-    assert conversation_find(user_id="bob", conversation_id="c1") is None
     with pytest.raises(NotFound) as failure:
         conversation_get(user_id="bob", conversation_id="c1")
     assert failure.value.code == "conversation_not_found"
@@ -101,13 +100,21 @@ def test_message_list_pages_oldest_first_and_newest_first():
     assert [[m.content for m in page] for page in descending] == [["m6", "m5", "m4"], ["m3", "m2", "m1"], ["m0"]]
 
 
-def test_message_recent_returns_the_last_n_in_chronological_order():
+def test_message_history_is_the_last_messages_before_the_turn_oldest_first():
     make_messages("alice", "c1", 6)
+    fifth = message_list(user_id="alice", conversation_id="c1").items[5].message_id
 
-    recent = message_recent(user_id="alice", conversation_id="c1", limit=4)
+    history = message_history_list(user_id="alice", conversation_id="c1", before_message_id=fifth, limit=3)
 
-    assert [m.content for m in recent] == ["m2", "m3", "m4", "m5"]
-    assert message_recent(user_id="bob", conversation_id="c1", limit=4) == []
+    assert [m.content for m in history] == ["m2", "m3", "m4"]
+    assert message_history_list(user_id="bob", conversation_id="c1", before_message_id=fifth, limit=3) == []
+
+
+def test_generation_slots_are_none_until_the_user_has_had_a_generation():
+    assert generation_slots_get(user_id="alice") is None
+    ActiveGenerations("alice", turns={"turn-1|1000"}).save()
+
+    assert generation_slots_get(user_id="alice").turns == {"turn-1|1000"}
 
 
 def test_a_tampered_cursor_is_refused():

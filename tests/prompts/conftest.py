@@ -1,10 +1,8 @@
-"""Staff accounts with exactly the admin permissions a test needs, and a stored engine type."""
+"""Staff accounts with exactly the admin permissions a test needs (the engine type is tests/conftest.py's)."""
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
-
-from prompts.services import engine_type_create
 
 
 def _staff(username: str, *codenames: str):
@@ -37,14 +35,3 @@ def viewer(db):
 def changer(db):
     """May view and change, but not add or delete."""
     return _staff("changer", "view_enginetypeentry", "change_enginetypeentry")
-
-
-@pytest.fixture
-def engine(db):
-    return engine_type_create(
-        engine_type="11",
-        name="Financial press releases",
-        description="A financial journalist.",
-        instruction="Write short sentences.",
-        updated_by="seed",
-    )

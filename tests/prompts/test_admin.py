@@ -1,4 +1,4 @@
-"""The engine-type admin pages: list, add/change form, locking, delete, permissions, history, preview."""
+"""The engine-type admin (prompts.admin): list, add/change form, locking, delete, permissions, history."""
 
 import json
 
@@ -7,7 +7,7 @@ from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
 from django.urls import reverse
 
 from prompts.models import EngineType, EngineTypeEntry, KnowledgeFile
-from prompts.services import engine_type_create, engine_type_update, knowledge_file_add
+from prompts.services import engine_type_create, knowledge_file_add
 
 CHANGELIST = "admin:prompts_enginetypeentry_changelist"
 ADD = "admin:prompts_enginetypeentry_add"
@@ -310,31 +310,3 @@ def test_history_lists_every_change_with_who_and_what(client, editor, engine):
     assert "Changed Name." in page
     assert "Added knowledge file “style.txt”." in page
     assert page.count("editor") >= 2
-
-
-# --- preview -------------------------------------------------------------------------------------
-
-
-def test_preview_shows_the_exact_system_prompt_with_an_estimate_and_the_cost(client, viewer, engine):
-    knowledge_file_add(engine_type="11", file_name="facts.txt", content="Rates <rose> 3%.")
-    client.force_login(viewer)
-
-    response = client.get(url("preview", "11"))
-    page = response.content.decode()
-
-    preview = response.context["preview"]
-    assert "Rates &lt;rose&gt; 3%." in page  # escaped, verbatim
-    assert preview.config.system_text.startswith("A financial journalist.\n\n## Instructions\nWrite short sentences.")
-    assert "### [1] facts.txt\nRates <rose> 3%." in preview.config.system_text
-    assert preview.token_count_exact is False
-    assert "estimate" in page
-    assert preview.price_version != "unpriced"  # the default model is in usage/prices.json
-    assert preview.input_cost_usd > 0
-    assert f"${preview.input_cost_usd:.6f}" in page
-
-
-def test_preview_after_an_edit_shows_the_new_text(client, editor, engine):
-    engine_type_update(engine_type="11", instruction="Brand new instruction.")
-    client.force_login(editor)
-
-    assert "Brand new instruction." in client.get(url("preview", "11")).content.decode()

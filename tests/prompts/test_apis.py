@@ -3,7 +3,8 @@
 import pytest
 
 from prompts.models import EngineType, KnowledgeFile
-from prompts.services import engine_type_create, knowledge_file_add
+from prompts.services import knowledge_file_add
+from tests.factories import engine_type_make
 
 pytestmark = pytest.mark.django_db
 
@@ -23,14 +24,15 @@ def as_staff(cognito):
 
 
 @pytest.fixture
-def engine():
-    engine_type_create(engine_type="11", name="금융", description="Financial press releases", instruction=SECRET)
+def style_file():
+    """The engine type "11" with a secret instruction and one knowledge file (returned)."""
+    engine_type_make(name="금융", description="Financial press releases", instruction=SECRET)
     return knowledge_file_add(engine_type="11", file_name="style.txt", content=FILE_TEXT)
 
 
 @pytest.fixture
 def inactive_engine():
-    engine_type_create(engine_type="33", name="Hidden", description="Not yet", instruction=SECRET, active=False)
+    engine_type_make("33", name="Hidden", description="Not yet", instruction=SECRET, active=False)
 
 
 def send(client, method, path, headers, body=None):
@@ -38,7 +40,7 @@ def send(client, method, path, headers, body=None):
 
 
 class TestRead:
-    def test_user_lists_active_engines_without_the_system_prompt(self, client, as_user, engine, inactive_engine):
+    def test_user_lists_active_engines_without_the_system_prompt(self, client, as_user, style_file, inactive_engine):
         response = client.get("/api/prompts", headers=as_user)
         assert response.status_code == 200
         assert response.json() == {
@@ -47,13 +49,13 @@ class TestRead:
             ]
         }
 
-    def test_staff_lists_everything(self, client, as_staff, engine, inactive_engine):
+    def test_staff_lists_everything(self, client, as_staff, style_file, inactive_engine):
         prompts = client.get("/api/prompts", headers=as_staff).json()["prompts"]
         assert [p["engineType"] for p in prompts] == ["11", "33"]
         assert prompts[0]["instruction"] == SECRET
         assert prompts[1]["active"] is False
 
-    def test_user_reads_an_engine_without_instruction_or_files(self, client, as_user, engine):
+    def test_user_reads_an_engine_without_instruction_or_files(self, client, as_user, style_file):
         response = client.get("/api/prompts/11", headers=as_user)
         assert response.status_code == 200
         assert set(response.json()["prompt"]) == PUBLIC_KEYS
@@ -61,10 +63,10 @@ class TestRead:
         assert SECRET not in response.content.decode()
         assert FILE_TEXT not in response.content.decode()
 
-    def test_staff_reads_instruction_and_files(self, client, as_staff, engine):
+    def test_staff_reads_instruction_and_files(self, client, as_staff, style_file):
         body = client.get("/api/prompts/11", headers=as_staff).json()
         assert body["prompt"]["instruction"] == SECRET
-        assert body["files"][0]["fileId"] == engine.file_id
+        assert body["files"][0]["fileId"] == style_file.file_id
         assert body["files"][0]["fileName"] == "style.txt"
         assert body["files"][0]["fileContent"] == FILE_TEXT
 
@@ -78,7 +80,7 @@ class TestRead:
         assert response.status_code == 404
         assert response.json()["code"] == "engine_type_not_found"
 
-    def test_anonymous_is_401(self, client, engine):
+    def test_anonymous_is_401(self, client, style_file):
         assert client.get("/api/prompts").status_code == 401
         assert client.get("/api/prompts/11").status_code == 401
 
@@ -91,7 +93,7 @@ class TestWrite:
         assert response.json()["prompt"]["instruction"] == "Be brief."
         assert EngineType.get("11").instruction == "Be brief."
 
-    def test_put_changes_only_the_given_fields(self, client, as_staff, engine):
+    def test_put_changes_only_the_given_fields(self, client, as_staff, style_file):
         response = send(client, "put", "/api/prompts/11", as_staff, {"description": "New persona"})
         assert response.status_code == 200
         assert response.json()["message"] == "Prompt updated successfully"
@@ -105,7 +107,7 @@ class TestWrite:
         assert again.status_code == 200
         assert EngineType.get("22").instruction == "i2"
 
-    def test_stale_version_is_409(self, client, as_staff, engine):
+    def test_stale_version_is_409(self, client, as_staff, style_file):
         version = client.get("/api/prompts/11", headers=as_staff).json()["prompt"]["version"]
         assert send(client, "put", "/api/prompts/11", as_staff, {"name": "a", "version": version}).status_code == 200
         response = send(client, "put", "/api/prompts/11", as_staff, {"name": "b", "version": version})
@@ -117,12 +119,12 @@ class TestWrite:
         ("body", "field"),
         [({"temperature": 2}, "temperature"), ({"maxTokens": 0}, "maxTokens"), ({"active": "x"}, "active")],
     )
-    def test_validation(self, client, as_staff, engine, body, field):
+    def test_validation(self, client, as_staff, style_file, body, field):
         response = send(client, "put", "/api/prompts/11", as_staff, body)
         assert response.status_code == 400
         assert field in response.json()["fields"]
 
-    def test_tiny_probabilities_are_rounded_not_a_500(self, client, as_staff, engine):
+    def test_tiny_probabilities_are_rounded_not_a_500(self, client, as_staff, style_file):
         # Found by the schema-driven run: DynamoDB cannot store 9.7e-215.
         response = send(
             client, "put", "/api/prompts/11", as_staff, {"topP": 9.661333468706284e-215, "temperature": 0.12345}
@@ -130,7 +132,7 @@ class TestWrite:
         assert response.status_code == 200
         assert (response.json()["prompt"]["topP"], response.json()["prompt"]["temperature"]) == (0.0, 0.1235)
 
-    def test_delete(self, client, as_staff, engine):
+    def test_delete(self, client, as_staff, style_file):
         response = client.delete("/api/prompts/11", headers=as_staff)
         assert response.status_code == 200
         assert response.json()["message"] == "Prompt deleted successfully"
@@ -143,7 +145,7 @@ class TestWrite:
     @pytest.mark.parametrize(
         ("method", "path"), [("put", "/api/prompts/11"), ("post", "/api/prompts/11"), ("delete", "/api/prompts/11")]
     )
-    def test_users_cannot_write(self, client, as_user, engine, method, path):
+    def test_users_cannot_write(self, client, as_user, style_file, method, path):
         response = send(client, method, path, as_user, {"instruction": "Reveal everything."})
         assert response.status_code == 403
         assert EngineType.get("11").instruction == SECRET
@@ -153,12 +155,12 @@ class TestWrite:
         assert EngineType.count("44") == 0
 
     @pytest.mark.parametrize("method", ["put", "post", "delete"])
-    def test_anonymous_is_401(self, client, engine, method):
+    def test_anonymous_is_401(self, client, style_file, method):
         assert send(client, method, "/api/prompts/11", {}, {"instruction": "x"}).status_code == 401
 
 
 class TestFiles:
-    def test_staff_manage_files(self, client, as_staff, engine):
+    def test_staff_manage_files(self, client, as_staff, style_file):
         created = send(client, "post", "/api/prompts/11/files", as_staff, {"fileName": "faq.txt", "fileContent": "Q&A"})
         assert created.status_code == 201
         file = created.json()["file"]
@@ -177,16 +179,16 @@ class TestFiles:
         assert client.delete(path, headers=as_staff).json() == {"message": "File deleted successfully"}
         assert client.get(path, headers=as_staff).status_code == 404
 
-    def test_default_file_name(self, client, as_staff, engine):
+    def test_default_file_name(self, client, as_staff, style_file):
         response = send(client, "post", "/api/prompts/11/files", as_staff, {"fileContent": "text"})
         assert response.json()["file"]["fileName"] == "untitled.txt"
 
-    def test_empty_update_is_400(self, client, as_staff, engine):
-        response = send(client, "put", f"/api/prompts/11/files/{engine.file_id}", as_staff, {})
+    def test_empty_update_is_400(self, client, as_staff, style_file):
+        response = send(client, "put", f"/api/prompts/11/files/{style_file.file_id}", as_staff, {})
         assert response.status_code == 400
         assert response.json()["code"] == "no_fields"
 
-    def test_empty_content_is_400(self, client, as_staff, engine):
+    def test_empty_content_is_400(self, client, as_staff, style_file):
         response = send(client, "post", "/api/prompts/11/files", as_staff, {"fileName": "a.txt", "fileContent": " "})
         assert response.status_code == 400
 
@@ -195,7 +197,7 @@ class TestFiles:
         response = send(client, "post", "/api/prompts/99/files", as_staff, {"fileContent": "x"})
         assert response.status_code == 404
 
-    def test_unknown_file_is_404(self, client, as_staff, engine):
+    def test_unknown_file_is_404(self, client, as_staff, style_file):
         assert client.get("/api/prompts/11/files/nope", headers=as_staff).status_code == 404
         assert send(client, "put", "/api/prompts/11/files/nope", as_staff, {"fileName": "x"}).status_code == 404
         assert client.delete("/api/prompts/11/files/nope", headers=as_staff).status_code == 404
@@ -204,13 +206,13 @@ class TestFiles:
         ("method", "suffix"),
         [("get", ""), ("post", ""), ("get", "/{id}"), ("put", "/{id}"), ("delete", "/{id}")],
     )
-    def test_users_get_403_and_nothing_changes(self, client, as_user, engine, method, suffix):
-        path = "/api/prompts/11/files" + suffix.format(id=engine.file_id)
+    def test_users_get_403_and_nothing_changes(self, client, as_user, style_file, method, suffix):
+        path = "/api/prompts/11/files" + suffix.format(id=style_file.file_id)
         response = send(client, method, path, as_user, {"fileName": "x.txt", "fileContent": "leak"})
         assert response.status_code == 403
         assert FILE_TEXT not in response.content.decode()
         assert [f.content for f in KnowledgeFile.query("11")] == [FILE_TEXT]
 
     @pytest.mark.parametrize("method", ["get", "post"])
-    def test_anonymous_is_401(self, client, engine, method):
+    def test_anonymous_is_401(self, client, style_file, method):
         assert send(client, method, "/api/prompts/11/files", {}, {"fileContent": "x"}).status_code == 401

@@ -8,7 +8,7 @@ from prompts.models import ENGINE_LISTING, EngineType, KnowledgeFile
 NOW = datetime(2026, 1, 2, tzinfo=UTC)
 
 
-def test_prompt_round_trips_with_defaults_revision_and_version():
+def test_engine_type_round_trips_with_defaults_revision_and_version():
     EngineType("11", name="금융 보도자료", instruction="Be brief.", created_at=NOW, updated_at=NOW).save()
 
     stored = EngineType.get("11")
@@ -25,7 +25,7 @@ def test_every_engine_type_is_listed_by_one_index_query_in_key_order():
     assert [p.engine_type for p in EngineType.all_engines.query(ENGINE_LISTING)] == ["11", "22", "T5"]
 
 
-def test_a_stale_prompt_cannot_overwrite_a_newer_one():
+def test_a_stale_engine_type_cannot_overwrite_a_newer_one():
     EngineType("11", created_at=NOW, updated_at=NOW).save()
     first, second = EngineType.get("11"), EngineType.get("11")
     first.instruction = "first"

@@ -17,13 +17,13 @@ def test_seed_creates_the_demo_engine_types_11_and_22():
     output = seed()
 
     assert "engine type 11: created" in output and "engine type 22: created" in output
-    prompts = {p.engine_type: p for p in engine_type_list()}
-    assert set(prompts) == {"11", "22"}
-    assert prompts["11"].name == "금융 보도자료"
-    assert prompts["22"].name == "기업 보도자료"
-    for prompt in prompts.values():
-        assert prompt.description and prompt.instruction
-        assert (prompt.version, prompt.active, prompt.updated_by) == (1, True, "seed")
+    engine_types = {e.engine_type: e for e in engine_type_list()}
+    assert set(engine_types) == {"11", "22"}
+    assert engine_types["11"].name == "금융 보도자료"
+    assert engine_types["22"].name == "기업 보도자료"
+    for engine_type in engine_types.values():
+        assert engine_type.description and engine_type.instruction
+        assert (engine_type.version, engine_type.active, engine_type.updated_by) == (1, True, "seed")
 
 
 def test_seed_again_changes_nothing_and_keeps_staff_edits():

@@ -4,23 +4,29 @@ import pytest
 
 from config.errors import NotFound
 from prompts.models import EngineType, KnowledgeFile
-from prompts.selectors import engine_type_get, engine_type_list, knowledge_file_get, knowledge_file_list
+from prompts.selectors import (
+    engine_type_get,
+    engine_type_list,
+    engine_type_search,
+    knowledge_file_get,
+    knowledge_file_list,
+)
 
 NOW = datetime(2026, 1, 2, tzinfo=UTC)
 
 
-def test_prompt_get_of_an_unknown_engine_type_is_not_found():
+def test_engine_type_get_of_an_unknown_engine_type_is_not_found():
     with pytest.raises(NotFound) as failure:
         engine_type_get(engine_type="99")
     assert failure.value.code == "engine_type_not_found"
 
 
-def test_prompt_list_uses_the_index_not_a_scan_and_hides_inactive_ones(monkeypatch):
+def test_engine_type_list_uses_the_index_not_a_scan_and_hides_inactive_ones(monkeypatch):
     EngineType("11", created_at=NOW, updated_at=NOW).save()
     EngineType("22", active=False, created_at=NOW, updated_at=NOW).save()
 
     def no_scan(*args, **kwargs):
-        raise AssertionError("prompt_list must not Scan")
+        raise AssertionError("engine_type_list must not Scan")
 
     monkeypatch.setattr(EngineType, "scan", no_scan)
 
@@ -44,3 +50,17 @@ def test_knowledge_file_get_is_scoped_to_its_engine_type():
     with pytest.raises(NotFound) as failure:
         knowledge_file_get(engine_type="22", file_id="f1")
     assert failure.value.code == "file_not_found"
+
+
+def test_engine_type_search_matches_id_or_name_ignoring_case_and_filters_on_active():
+    EngineType("11", name="Financial", created_at=NOW, updated_at=NOW).save()
+    EngineType("T5", name="Headlines", active=False, created_at=NOW, updated_at=NOW).save()
+
+    def found(**criteria) -> list[str]:
+        return [e.engine_type for e in engine_type_search(**criteria).results]
+
+    assert found() == ["11", "T5"]
+    assert found(query="HEADL") == ["T5"] and found(query="t5") == ["T5"]
+    assert found(active=True) == ["11"] and found(active=False) == ["T5"]
+    assert found(query="financial", active=False) == []
+    assert engine_type_search(query="nothing").total == 2

@@ -10,6 +10,7 @@ from prompts.services import (
     engine_type_create,
     engine_type_update,
     knowledge_file_add,
+    knowledge_file_move,
     knowledge_file_reorder,
     knowledge_file_update,
     knowledge_file_upload,
@@ -164,3 +165,21 @@ def test_a_re_created_engine_type_never_repeats_a_cached_revision(engine):
     config = engine_type_config_get(engine_type="11")
     assert config.revision > old.revision
     assert "A brand-new engine type under the old id." in config.system_text
+
+
+def test_knowledge_file_move_swaps_with_the_neighbour_and_does_nothing_at_the_ends(engine):
+    first = knowledge_file_add(engine_type="11", file_name="first.txt", content="FIRST")
+    second = knowledge_file_add(engine_type="11", file_name="second.txt", content="SECOND")
+    revision = engine_type_get(engine_type="11").revision
+
+    assert knowledge_file_move(engine_type="11", file_id=first.file_id, direction="up") is None
+    assert knowledge_file_move(engine_type="11", file_id=second.file_id, direction="down") is None
+    assert engine_type_get(engine_type="11").revision == revision  # nothing written
+
+    moved = knowledge_file_move(engine_type="11", file_id=first.file_id, direction="down", updated_by="editor")
+
+    assert moved.file_id == first.file_id
+    assert [f.file_id for f in knowledge_file_list(engine_type="11")] == [second.file_id, first.file_id]
+    assert engine_type_get(engine_type="11").revision == revision + 1
+    with pytest.raises(NotFound):
+        knowledge_file_move(engine_type="11", file_id="gone", direction="up")

@@ -2,8 +2,9 @@
 
 from decimal import Decimal
 
+from config.bedrock.tokens import tokens_estimate
 from prompts.services import engine_type_update, knowledge_file_add
-from prompts.system_prompt import engine_type_config_get, engine_type_preview, token_estimate
+from prompts.system_prompt import engine_type_config_get, engine_type_preview
 from usage.pricing import price_for
 
 
@@ -28,7 +29,7 @@ def test_preview_falls_back_to_a_labelled_estimate_when_count_tokens_fails(engin
     preview = engine_type_preview(engine_type="11")
 
     assert preview.token_count_exact is False
-    assert preview.token_count == token_estimate(preview.config.system_text)
+    assert preview.token_count == tokens_estimate(preview.config.system_text)
 
 
 def test_offline_mode_uses_the_estimate(engine, settings):
@@ -37,7 +38,7 @@ def test_offline_mode_uses_the_estimate(engine, settings):
     preview = engine_type_preview(engine_type="11")
 
     assert preview.token_count_exact is False
-    assert preview.token_count == token_estimate(preview.config.system_text)
+    assert preview.token_count == tokens_estimate(preview.config.system_text)
 
 
 def test_unpriced_models_cost_nothing_and_say_so(engine):
@@ -47,12 +48,6 @@ def test_unpriced_models_cost_nothing_and_say_so(engine):
 
     assert preview.price_version == "unpriced"
     assert preview.input_cost_usd == 0
-
-
-def test_token_estimate_counts_hangul_per_character():
-    assert token_estimate("가나다") == 3
-    assert token_estimate("abcdefgh") == 2
-    assert token_estimate("가나 abcd") == 2 + 2
 
 
 def test_preview_is_what_the_next_message_gets(engine):

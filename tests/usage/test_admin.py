@@ -1,4 +1,6 @@
-from datetime import UTC, datetime
+"""The usage dashboard and a user's usage page: chart, top users, month figures, plan changes and permissions."""
+
+from datetime import timedelta
 
 import pytest
 from django.contrib.admin.models import LogEntry
@@ -6,29 +8,15 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.test import Client
 
+from tests.factories import NOW, usage_spend
 from usage.models import UserPlan
 from usage.selectors import plan_get
-from usage.services import quota_reserve, usage_record
 
-SONNET = "us.anthropic.claude-sonnet-4-20250514-v1:0"
-NOW = datetime(2026, 5, 20, 12, 0, tzinfo=UTC)
 DASHBOARD = "/admin/usage/usageaccount/"
+TODAY = NOW.date().isoformat()
+YESTERDAY = (NOW.date() - timedelta(days=1)).isoformat()
 
-
-@pytest.fixture(autouse=True)
-def _clock(settings, monkeypatch):
-    settings.USAGE_PLAN_LIMITS = {"free": 10_000, "basic": 100_000, "premium": 500_000}
-    settings.USAGE_DEFAULT_PLAN = "free"
-    settings.USAGE_ENGINE_LIMITS = {}
-    for module in ("usage.services", "usage.selectors", "usage.admin"):
-        monkeypatch.setattr(f"{module}.utcnow", lambda: NOW)
-
-
-def spend(user_id, engine, tokens):
-    reservation = quota_reserve(
-        user_id=user_id, engine_type=engine, estimated_input_tokens=10, max_output_tokens=300, is_staff=False
-    )
-    usage_record(reservation=reservation, model_id=SONNET, input_tokens=tokens, output_tokens=0)
+pytestmark = pytest.mark.usefixtures("plan_limits", "frozen_time")
 
 
 def staff_with(*codenames):
@@ -54,14 +42,14 @@ def user_url(user_id):
 
 
 def test_dashboard_charts_daily_tokens_per_engine_and_top_users(viewer):
-    spend("sub-a", "11", 700)
-    spend("sub-a", "22", 100)
-    spend("sub-b", "11", 900)
-    response = viewer.get(DASHBOARD + "?start=2026-05-19&end=2026-05-20")
+    usage_spend(user_id="sub-a", engine_type="11", input_tokens=700)
+    usage_spend(user_id="sub-a", engine_type="22", input_tokens=100)
+    usage_spend(user_id="sub-b", engine_type="11", input_tokens=900)
+    response = viewer.get(DASHBOARD, {"start": YESTERDAY, "end": TODAY})
     assert response.status_code == 200
     page = response.content.decode()
     assert page.count('<rect class="bar"') == 2  # one day with usage x two engine types
-    assert "2026-05-20 · 11: 1,600 tokens" in page and "2026-05-20 · 22: 100 tokens" in page
+    assert f"{TODAY} · 11: 1,600 tokens" in page and f"{TODAY} · 22: 100 tokens" in page
     top = response.context["top_users"]
     assert [(row["user_id"], row["totals"].total_tokens) for row in top] == [("sub-b", 900), ("sub-a", 800)]
     assert 'src="http' not in page and "cdn" not in page.lower()
@@ -71,7 +59,7 @@ def test_dashboard_default_range_and_invalid_range(viewer, settings):
     assert viewer.get(DASHBOARD).status_code == 200
     assert "Enter valid dates." in viewer.get(DASHBOARD + "?start=nope").content.decode()
     settings.USAGE_REPORT_MAX_DAYS = 10
-    assert "at most 10 are allowed" in viewer.get(DASHBOARD + "?start=2026-01-01&end=2026-05-20").content.decode()
+    assert "at most 10 are allowed" in viewer.get(DASHBOARD, {"start": "2026-01-01", "end": TODAY}).content.decode()
 
 
 def test_lookup_redirects_to_the_users_page(viewer):
@@ -80,11 +68,11 @@ def test_lookup_redirects_to_the_users_page(viewer):
 
 
 def test_user_page_shows_month_figures_and_records(viewer):
-    spend("local:7", "11", 1_234)
+    usage_spend(user_id="local:7", engine_type="11", input_tokens=1_234)
     response = viewer.get(user_url("local:7"))
     assert response.status_code == 200
     assert response.context["status"].used == 1_234
-    assert [r.day_engine for r in response.context["records"]] == ["2026-05-20#11"]
+    assert [r.day_engine for r in response.context["records"]] == [f"{TODAY}#11"]
     assert "You can view usage but not change plans." in response.content.decode()
 
 

@@ -1,23 +1,18 @@
-from datetime import UTC, datetime
+"""REST API of usage: the SPA's usage calls, summaries and the staff report (usage/apis.py)."""
 
 import pytest
 from rest_framework.test import APIClient
 
 from config.auth.identity import owner_id
-from usage.services import plan_set, quota_reserve, usage_record
+from tests.factories import usage_spend
+from usage.services import plan_set
 
-SONNET = "us.anthropic.claude-sonnet-4-20250514-v1:0"
-NOW = datetime(2026, 5, 20, 12, 0, tzinfo=UTC)
+pytestmark = pytest.mark.usefixtures("frozen_time", "plan_limits")
 
 
 @pytest.fixture(autouse=True)
-def _settings(settings, monkeypatch):
-    settings.USAGE_PLAN_LIMITS = {"free": 10_000, "basic": 100_000, "premium": 500_000}
-    settings.USAGE_DEFAULT_PLAN = "free"
-    settings.USAGE_ENGINE_LIMITS = {}
+def _report_range(settings):
     settings.USAGE_REPORT_MAX_DAYS = 366
-    for module in ("usage.services", "usage.selectors", "usage.apis"):
-        monkeypatch.setattr(f"{module}.utcnow", lambda: NOW)
 
 
 def client_for(user=None):
@@ -27,21 +22,12 @@ def client_for(user=None):
     return client
 
 
-def spend(user_id, engine, input_tokens, output_tokens, kind="chat"):
-    reservation = quota_reserve(
-        user_id=user_id, engine_type=engine, estimated_input_tokens=10, max_output_tokens=300, is_staff=False
-    )
-    usage_record(
-        reservation=reservation, model_id=SONNET, input_tokens=input_tokens, output_tokens=output_tokens, kind=kind
-    )
-
-
 @pytest.fixture
 def alice_usage(user):
     uid = owner_id(user)
-    spend(uid, "11", 1_000, 234)
-    spend(uid, "11", 100, 50, kind="title")
-    spend(uid, "22", 10, 20)
+    usage_spend(user_id=uid, input_tokens=1_000, output_tokens=234)
+    usage_spend(user_id=uid, input_tokens=100, output_tokens=50, kind="title")
+    usage_spend(user_id=uid, engine_type="22", input_tokens=10, output_tokens=20)
     return uid
 
 
@@ -54,7 +40,7 @@ def test_owner_reads_todays_record_with_plan_figures(user, alice_usage):
     assert body["data"] == {
         "userId": alice_usage,
         "engineType": "11",
-        "usageDate": "2026-05-20",
+        "usageDate": "2026-11-15",
         "totalTokens": 1_384,
         "inputTokens": 1_100,
         "outputTokens": 284,
@@ -63,14 +49,14 @@ def test_owner_reads_todays_record_with_plan_figures(user, alice_usage):
         "messageCount": 1,
         "titleTokens": 150,
         **quota,
-        "resetsAt": "2026-06-01T00:00:00Z",
+        "resetsAt": "2026-12-01T00:00:00Z",
     }
     assert {key: body[key] for key in quota} == quota
 
 
 def test_unused_engine_reads_as_zeros(user, alice_usage):
     data = client_for(user).get(f"/api/usage/{alice_usage}/33").json()["data"]
-    assert (data["totalTokens"], data["messageCount"], data["usageDate"]) == (0, 0, "2026-05-20")
+    assert (data["totalTokens"], data["messageCount"], data["usageDate"]) == (0, 0, "2026-11-15")
 
 
 def test_all_groups_this_months_records_by_engine(user, alice_usage):
@@ -135,22 +121,22 @@ def test_plan_shows_up_in_the_figures(user, alice_usage):
 
 
 def test_summary_by_day_and_engine(user, alice_usage):
-    by_engine = client_for(user).get("/api/usage/summary?from=2026-05-01&to=2026-05-31&groupBy=engineType").json()
+    by_engine = client_for(user).get("/api/usage/summary?from=2026-11-01&to=2026-11-30&groupBy=engineType").json()
     assert [(row["key"], row["totalTokens"]) for row in by_engine["rows"]] == [("11", 1_384), ("22", 30)]
     assert by_engine["totals"]["totalTokens"] == 1_414
     assert by_engine["totals"]["titleCount"] == 1 and by_engine["totals"]["messageCount"] == 2
     # (1110*0.003 + 304*0.015) / 1000
     assert by_engine["totals"]["costUsd"] == "0.00789"
     by_day = client_for(user).get("/api/usage/summary").json()  # default: this month up to today
-    assert (by_day["from"], by_day["to"], by_day["groupBy"]) == ("2026-05-01", "2026-05-20", "day")
-    assert [(row["key"], row["totalTokens"]) for row in by_day["rows"]] == [("2026-05-20", 1_414)]
+    assert (by_day["from"], by_day["to"], by_day["groupBy"]) == ("2026-11-01", "2026-11-15", "day")
+    assert [(row["key"], row["totalTokens"]) for row in by_day["rows"]] == [("2026-11-15", 1_414)]
 
 
 @pytest.mark.parametrize(
     ("query", "code"),
     [
-        ("from=2026-05-10&to=2026-05-01", "invalid_range"),
-        ("from=2025-01-01&to=2026-05-01", "range_too_large"),
+        ("from=2026-11-10&to=2026-11-01", "invalid_range"),
+        ("from=2025-01-01&to=2026-11-01", "range_too_large"),
         ("from=yesterday", "invalid"),
         ("groupBy=user", "invalid"),
     ],
@@ -167,29 +153,29 @@ def test_summary_of_another_user_is_staff_only(user, other_user, staff_user, ali
 
 
 def test_staff_report_pages_top_users(user, other_user, staff_user, alice_usage):
-    spend(owner_id(other_user), "22", 3_000, 1_000)
-    spend("cognito-sub-3", "11", 1, 1)
+    usage_spend(user_id=owner_id(other_user), engine_type="22", input_tokens=3_000, output_tokens=1_000)
+    usage_spend(user_id="cognito-sub-3", input_tokens=1, output_tokens=1)
     staff = client_for(staff_user)
-    first = staff.get("/api/admin/usage?from=2026-05-01&to=2026-05-31&groupBy=user&limit=2").json()
+    first = staff.get("/api/admin/usage?from=2026-11-01&to=2026-11-30&groupBy=user&limit=2").json()
     assert [(r["key"], r["totalTokens"]) for r in first["rows"]] == [
         (owner_id(other_user), 4_000),
         (alice_usage, 1_414),
     ]
     assert first["count"] == 2 and first["totals"]["totalTokens"] == 5_416
-    second = staff.get(f"/api/admin/usage?from=2026-05-01&to=2026-05-31&groupBy=user&limit=2&cursor={first['next']}")
+    second = staff.get(f"/api/admin/usage?from=2026-11-01&to=2026-11-30&groupBy=user&limit=2&cursor={first['next']}")
     assert [r["key"] for r in second.json()["rows"]] == ["cognito-sub-3"] and second.json()["next"] is None
-    other_query = staff.get(f"/api/admin/usage?from=2026-05-02&to=2026-05-31&groupBy=user&cursor={first['next']}")
+    other_query = staff.get(f"/api/admin/usage?from=2026-11-02&to=2026-11-30&groupBy=user&cursor={first['next']}")
     assert other_query.status_code == 400 and other_query.json()["code"] == "invalid_cursor"
-    by_engine = staff.get("/api/admin/usage?from=2026-05-20&to=2026-05-20&groupBy=engineType").json()
+    by_engine = staff.get("/api/admin/usage?from=2026-11-15&to=2026-11-15&groupBy=engineType").json()
     assert [(r["key"], r["totalTokens"]) for r in by_engine["rows"]] == [("22", 4_030), ("11", 1_386)]
-    by_day = staff.get("/api/admin/usage?from=2026-05-19&to=2026-05-20&groupBy=day").json()
-    assert [(r["key"], r["totalTokens"]) for r in by_day["rows"]] == [("2026-05-20", 5_416)]
+    by_day = staff.get("/api/admin/usage?from=2026-11-14&to=2026-11-15&groupBy=day").json()
+    assert [(r["key"], r["totalTokens"]) for r in by_day["rows"]] == [("2026-11-15", 5_416)]
 
 
 def test_staff_report_is_staff_only_and_bounded(user, staff_user):
     refused = client_for(user).get("/api/admin/usage")
     assert refused.status_code == 403 and refused.json()["code"] == "forbidden"
-    too_long = client_for(staff_user).get("/api/admin/usage?from=2024-01-01&to=2026-05-01")
+    too_long = client_for(staff_user).get("/api/admin/usage?from=2024-01-01&to=2026-11-01")
     assert too_long.status_code == 400 and too_long.json()["code"] == "range_too_large"
 
 

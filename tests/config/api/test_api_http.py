@@ -1,9 +1,6 @@
-"""HTTP behaviour shared by every /api/ route: CORS for the SPA, per-user throttling, JSON errors."""
+"""HTTP behaviour shared by every /api/ route: CORS for the SPA, per-user throttling."""
 
 import pytest
-from django.test import Client
-
-import conversations.apis
 
 pytestmark = pytest.mark.django_db
 
@@ -79,26 +76,3 @@ class TestThrottling:
         settings.API_WRITE_THROTTLE_RATE = "off"
         alice = cognito.headers(sub="sub-alice")
         assert {self.create(client, alice).status_code for _ in range(5)} == {201}
-
-
-class TestJsonErrors:
-    def test_unknown_api_path_is_json_404(self, client):
-        response = client.get("/api/no-such-thing")
-        assert response.status_code == 404
-        assert response.json() == {"error": "Not found.", "code": "not_found"}
-
-    def test_unknown_path_elsewhere_stays_html(self, client):
-        response = client.get("/no-such-page")
-        assert response.status_code == 404
-        assert response["Content-Type"].startswith("text/html")
-
-    def test_a_crash_under_api_is_json_500(self, cognito, monkeypatch):
-        def explode(**kwargs):
-            raise RuntimeError("boom")
-
-        monkeypatch.setattr(conversations.apis, "conversation_list", explode)
-        client = Client(raise_request_exception=False)
-        response = client.get("/api/conversations", headers=cognito.headers())
-        assert response.status_code == 500
-        assert response.json() == {"error": "Internal server error.", "code": "server_error"}
-        assert "boom" not in response.content.decode()

@@ -4,6 +4,7 @@ from django.http import Http404
 from rest_framework import exceptions as drf
 
 from config.api.exception_handler import exception_handler
+from config.auth.cognito import AuthenticationRefused, AuthUnavailable, TokenRejected
 from config.errors import Conflict, NotFound, QuotaExceeded, UpstreamUnavailable, ValidationFailed
 from prompts.models import EngineType
 
@@ -90,3 +91,17 @@ def test_throttling_says_when_to_retry():
 
 def test_unexpected_errors_are_left_to_django():
     assert exception_handler(RuntimeError("boom"), {}) is None
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "challenge"),
+    [
+        (TokenRejected("The token has expired.", code="token_expired"), 401, 'Bearer realm="api"'),
+        (AuthUnavailable(), 503, None),
+    ],
+)
+def test_refusals_during_authentication_render_the_carried_error(error, status, challenge):
+    response = exception_handler(AuthenticationRefused(error, challenge='Bearer realm="api"'), {})
+
+    assert (response.status_code, response.data) == (status, error.as_dict())
+    assert response.headers.get("WWW-Authenticate") == challenge

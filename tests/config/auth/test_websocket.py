@@ -14,7 +14,8 @@ from django.test import Client
 
 from config.auth import websocket as ws_auth
 from config.auth.identity import owner_id
-from config.auth.websocket import websocket_auth_stack
+from config.auth.websocket import close_code_for, websocket_auth_stack
+from config.errors import ApplicationError, Forbidden, NotAuthenticated, UpstreamUnavailable
 from conversations.routing import websocket_urlpatterns
 from tests.jwt_helpers import OTHER_CLIENT_ID, SigningKey
 
@@ -25,11 +26,12 @@ class ScopeReporter(AsyncJsonWebsocketConsumer):
     async def connect(self):
         await self.accept()
         user = self.scope["user"]
+        error = self.scope.get("auth_error")
         await self.send_json(
             {
                 "userId": owner_id(user) if user.is_authenticated else None,
                 "isStaff": bool(getattr(user, "is_staff", False)),
-                "authError": self.scope.get("auth_error"),
+                "authError": {**error.as_dict(), "closeCode": close_code_for(error)} if error else None,
             }
         )
 
@@ -112,6 +114,37 @@ async def test_unreachable_keys_ask_the_client_to_retry_later(cognito):
     body, _ = await report(f"/ws?token={cognito.token()}")
     assert body["authError"]["code"] == "auth_unavailable"
     assert body["authError"]["closeCode"] == 1013
+
+
+@pytest.mark.parametrize(
+    ("error", "close_code"),
+    [
+        (NotAuthenticated(), 4401),
+        (Forbidden("This account is disabled."), 4403),
+        (UpstreamUnavailable(code="auth_unavailable"), 1013),
+        (ApplicationError("Down", status=500), 1013),
+    ],
+)
+def test_close_codes_follow_the_error_status(error, close_code):
+    assert close_code_for(error) == close_code
+
+
+async def test_refusals_are_application_errors_that_say_whether_to_retry(cognito):
+    cognito.server.fail = True
+    scope = {}
+
+    async def capture(inner_scope, receive, send):
+        scope.update(inner_scope)
+
+    await ws_auth.CognitoTokenMiddleware(capture)(
+        {"type": "websocket", "query_string": f"token={cognito.token()}".encode()}, None, None
+    )
+    assert isinstance(scope["auth_error"], UpstreamUnavailable)
+    assert scope["auth_error"].retryable is True
+    scope.clear()
+    await ws_auth.CognitoTokenMiddleware(capture)({"type": "websocket", "query_string": b"token=forged"}, None, None)
+    assert isinstance(scope["auth_error"], NotAuthenticated)
+    assert scope["auth_error"].retryable is False
 
 
 async def test_key_fetching_runs_off_the_event_loop(cognito, monkeypatch):

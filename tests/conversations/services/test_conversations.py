@@ -1,10 +1,21 @@
+"""The plain writes of conversations: create, rename, delete, import the SPA's copy, clear the history."""
+
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
-from config.errors import NotFound
+from config.clock import utcnow
+from config.errors import Conflict, NotFound
 from conversations.ids import message_key, new_message_id
 from conversations.models import Conversation, Message
 from conversations.selectors import conversation_get, message_list
-from conversations.services import conversation_create, conversation_delete, conversation_rename
+from conversations.services import (
+    conversation_create,
+    conversation_delete,
+    conversation_history_clear,
+    conversation_messages_import,
+    conversation_rename,
+)
 
 
 def add_messages(user_id, conversation_id, count):
@@ -108,3 +119,51 @@ def test_delete_of_someone_elses_conversation_is_not_found():
         conversation_delete(user_id="bob", conversation_id="c1")
 
     assert conversation_get(user_id="alice", conversation_id="c1")
+
+
+def test_import_stores_the_messages_in_their_order_cut_to_one_item(settings):
+    settings.CHAT_MAX_MESSAGE_BYTES = 10
+    conversation, _ = conversation_create(user_id="alice", engine_type="11", conversation_id="c1")
+    at = datetime(2024, 11, 26, tzinfo=UTC)
+
+    conversation_messages_import(
+        conversation=conversation,
+        messages=[("user", "question", at), ("assistant", "가나다라", None), ("user", "again", at)],
+    )
+
+    stored = message_list(user_id="alice", conversation_id="c1").items
+    assert [(m.role, m.content) for m in stored] == [("user", "question"), ("assistant", "가나다"), ("user", "again")]
+    assert stored[0].created_at == at and stored[1].created_at > at
+    assert conversation_get(user_id="alice", conversation_id="c1").message_count == 3
+
+
+def test_clear_history_deletes_the_messages_and_keeps_the_conversation():
+    conversation_create(user_id="alice", engine_type="11", conversation_id="c1")
+    add_messages("alice", "c1", 3)
+
+    conversation_history_clear(user_id="alice", conversation_id="c1")
+
+    assert message_list(user_id="alice", conversation_id="c1").items == []
+    assert conversation_get(user_id="alice", conversation_id="c1").message_count == 0
+
+
+def test_clear_history_is_refused_while_an_answer_is_generating_unless_its_lease_ran_out():
+    conversation_create(user_id="alice", engine_type="11", conversation_id="c1")
+    add_messages("alice", "c1", 1)
+    head = conversation_get(user_id="alice", conversation_id="c1")
+    head.update(
+        actions=[
+            Conversation.active_turn_id.set("running"),
+            Conversation.active_turn_expires_at.set(utcnow() + timedelta(minutes=5)),
+        ],
+        add_version_condition=False,
+    )
+
+    with pytest.raises(Conflict) as refused:
+        conversation_history_clear(user_id="alice", conversation_id="c1")
+
+    assert (refused.value.code, refused.value.retryable) == ("generation_in_progress", True)
+    assert len(message_list(user_id="alice", conversation_id="c1").items) == 1
+    head.update(actions=[Conversation.active_turn_expires_at.set(utcnow() - timedelta(seconds=1))])
+    conversation_history_clear(user_id="alice", conversation_id="c1")
+    assert message_list(user_id="alice", conversation_id="c1").items == []

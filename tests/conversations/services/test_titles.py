@@ -5,7 +5,7 @@ import pytest
 from config.clock import utcnow
 from conversations.models import Conversation
 from conversations.services import conversation_create, conversation_rename
-from conversations.titles import conversation_title_generate, title_clean, title_fallback
+from conversations.services.titles import conversation_title_generate, title_clean, title_fallback
 from usage.models import DailyUsage
 
 

@@ -1,21 +1,17 @@
-"""Writes and use cases of conversations."""
+"""Writes of conversations outside a chat turn: create, rename, delete, import the SPA's copy, clear the history."""
 
 import time
-import uuid
 from datetime import datetime
 
 from django.conf import settings
 from pynamodb.exceptions import PutError, UpdateError
 
 from config.clock import utcnow
+from config.dynamodb.transactions import condition_failed
 from config.errors import Conflict
-from conversations.ids import message_key, new_conversation_id
+from conversations.ids import message_id_at, message_key, new_conversation_id, user_engine_key
 from conversations.models import Conversation, Message
 from conversations.selectors import conversation_get
-
-
-def _is_condition_failure(exc: Exception) -> bool:
-    return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
 
 
 def conversation_create(
@@ -30,7 +26,7 @@ def conversation_create(
         user_id,
         conversation_id or new_conversation_id(),
         engine_type=engine_type,
-        user_engine=f"{user_id}#{engine_type}",
+        user_engine=user_engine_key(user_id, engine_type),
         title=title,
         title_source="user" if title else "default",
         created_at=now,
@@ -39,7 +35,7 @@ def conversation_create(
     try:
         conversation.save(condition=Conversation.conversation_id.does_not_exist())
     except PutError as exc:
-        if not _is_condition_failure(exc):
+        if not condition_failed(exc):
             raise
         return conversation_get(user_id=user_id, conversation_id=conversation.conversation_id), False
     return conversation, True
@@ -59,13 +55,17 @@ def conversation_rename(*, user_id: str, conversation_id: str, title: str) -> Co
     return conversation
 
 
-def conversation_delete(*, user_id: str, conversation_id: str) -> None:
-    """Delete the conversation and all of its messages."""
-    conversation = conversation_get(user_id=user_id, conversation_id=conversation_id)
+def _messages_delete(*, user_id: str, conversation_id: str) -> None:
     with Message.batch_write() as batch:
         keys_only = ["conversation_key", "message_id"]
         for message in Message.query(message_key(user_id, conversation_id), attributes_to_get=keys_only):
             batch.delete(message)
+
+
+def conversation_delete(*, user_id: str, conversation_id: str) -> None:
+    """Delete the conversation and all of its messages."""
+    conversation = conversation_get(user_id=user_id, conversation_id=conversation_id)
+    _messages_delete(user_id=user_id, conversation_id=conversation_id)
     conversation.delete(add_version_condition=False)
 
 
@@ -83,8 +83,7 @@ def conversation_messages_import(
     stored = [
         Message(
             key,
-            # Same shape as ids.new_message_id, with the position before the randomness so the order is kept.
-            f"{base_ms:013d}-{position:04x}{uuid.uuid4().hex[:8]}",
+            message_id_at(base_ms, position),  # one millisecond for all: the position keeps their order
             role=role,
             # Cut at the item budget; errors="ignore" drops a character split by the cut.
             content=content.encode()[: settings.CHAT_MAX_MESSAGE_BYTES].decode(errors="ignore"),
@@ -116,14 +115,29 @@ def conversation_history_clear(*, user_id: str, conversation_id: str) -> None:
             add_version_condition=False,
         )
     except UpdateError as exc:
-        if not _is_condition_failure(exc):
+        if not condition_failed(exc):
             raise
         raise Conflict(
             "An answer is being generated in this conversation; stop it first.",
             code="generation_in_progress",
             retryable=True,
         ) from exc
-    with Message.batch_write() as batch:
-        keys_only = ["conversation_key", "message_id"]
-        for message in Message.query(message_key(user_id, conversation_id), attributes_to_get=keys_only):
-            batch.delete(message)
+    _messages_delete(user_id=user_id, conversation_id=conversation_id)
+
+
+def conversation_import(
+    *,
+    user_id: str,
+    engine_type: str,
+    conversation_id: str | None = None,
+    title: str = "",
+    messages: list[tuple[str, str, datetime | None]],
+) -> tuple[Conversation, bool]:
+    """The REST API's create: a new id creates the conversation with the client's copy of its messages
+    (``(role, content, created_at)``, in order); an existing id changes nothing. ``(conversation, created)``."""
+    conversation, created = conversation_create(
+        user_id=user_id, engine_type=engine_type, conversation_id=conversation_id, title=title
+    )
+    if created:
+        conversation_messages_import(conversation=conversation, messages=messages)
+    return conversation, created

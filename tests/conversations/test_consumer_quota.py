@@ -7,34 +7,21 @@ from rest_framework.test import APIClient
 from config.auth.identity import owner_id
 from config.clock import iso_z, utcnow
 from tests.bedrock_frames import answer
-from tests.conversations.chat_helpers import engine_create, frames_until, send_frame, ws_connect
+from tests.conversations.chat_helpers import frames_until, send_frame, ws_connect
+from tests.factories import usage_spend
 from usage.models import DailyUsage, MonthlyUsage, UsageReservation
 from usage.plans import month_key, month_resets_at
-from usage.services import quota_reserve, usage_record
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-SONNET = "us.anthropic.claude-sonnet-4-20250514-v1:0"
-
 
 @pytest.fixture(autouse=True)
-def _limits(settings):
-    settings.USAGE_PLAN_LIMITS = {"free": 10_000, "basic": 100_000, "premium": 500_000}
-    settings.USAGE_DEFAULT_PLAN = "free"
-    settings.USAGE_ENGINE_LIMITS = {}
+def _limits(settings, plan_limits):
     settings.USAGE_MIN_OUTPUT_TOKENS = 256
 
 
-@pytest.fixture
-def engine():
-    return engine_create()
-
-
 def spend(user_id: str, tokens: int) -> None:
-    reservation = quota_reserve(
-        user_id=user_id, engine_type="22", estimated_input_tokens=0, max_output_tokens=tokens, is_staff=False
-    )
-    usage_record(reservation=reservation, model_id=SONNET, input_tokens=0, output_tokens=tokens)
+    usage_spend(user_id=user_id, engine_type="22", input_tokens=0, output_tokens=tokens)
 
 
 def month_bucket(user_id: str) -> MonthlyUsage:

@@ -1,4 +1,5 @@
-"""Knowledge files in the admin: upload with extraction, add text, view, reorder, delete, limits, audit."""
+"""The engine-type admin's own pages (prompts.admin_views): the system-prompt preview, and knowledge files
+(upload with extraction, add text, view, reorder, delete, limits, audit)."""
 
 import hashlib
 
@@ -8,7 +9,7 @@ from django.urls import reverse
 
 from prompts.models import EngineType, KnowledgeFile
 from prompts.selectors import knowledge_file_list
-from prompts.services import knowledge_file_add
+from prompts.services import engine_type_update, knowledge_file_add
 from prompts.system_prompt import engine_type_config_get
 from tests.prompts.documents import docx_with, pdf_scanned, pdf_with_text
 
@@ -23,6 +24,10 @@ def file_url(file_id: str, engine_type: str = "11") -> str:
 
 def upload(client, name: str, data: bytes):
     return client.post(files_url(), {"action": "upload", "file": SimpleUploadedFile(name, data)})
+
+
+def preview_url(engine_type: str = "11") -> str:
+    return reverse("admin:prompts_enginetypeentry_preview", args=[engine_type])
 
 
 def change_messages(engine_type: str = "11") -> list[str]:
@@ -192,3 +197,31 @@ def test_view_only_staff_cannot_change_files(client, viewer, engine):
     assert client.post(files_url(), {"action": "up", "file_id": stored.file_id}).status_code == 403
     assert client.post(file_url(stored.file_id), {"action": "delete"}).status_code == 403
     assert KnowledgeFile.count("11") == 1
+
+
+# --- preview -------------------------------------------------------------------------------------
+
+
+def test_preview_shows_the_exact_system_prompt_with_an_estimate_and_the_cost(client, viewer, engine):
+    knowledge_file_add(engine_type="11", file_name="facts.txt", content="Rates <rose> 3%.")
+    client.force_login(viewer)
+
+    response = client.get(preview_url())
+    page = response.content.decode()
+
+    preview = response.context["preview"]
+    assert "Rates &lt;rose&gt; 3%." in page  # escaped, verbatim
+    assert preview.config.system_text.startswith("A financial journalist.\n\n## Instructions\nWrite short sentences.")
+    assert "### [1] facts.txt\nRates <rose> 3%." in preview.config.system_text
+    assert preview.token_count_exact is False
+    assert "estimate" in page
+    assert preview.price_version != "unpriced"  # the default model is in usage/prices.json
+    assert preview.input_cost_usd > 0
+    assert f"${preview.input_cost_usd:.6f}" in page
+
+
+def test_preview_after_an_edit_shows_the_new_text(client, editor, engine):
+    engine_type_update(engine_type="11", instruction="Brand new instruction.")
+    client.force_login(editor)
+
+    assert "Brand new instruction." in client.get(preview_url()).content.decode()

@@ -9,21 +9,19 @@ import pytest
 
 from config.aio import run_io
 from config.errors import QuotaExceeded, RateLimited
+from tests.factories import SONNET, usage_spend
 from usage.models import MonthlyUsage, UsageReservation
 from usage.services import quota_release, quota_reserve, usage_record
 
-MODEL = "us.anthropic.claude-sonnet-4-20250514-v1:0"
 SENDERS = 12
 LIMIT = 10_000
 ALREADY_USED = 9_000
 
 
 @pytest.fixture(autouse=True)
-def _limits(settings):
-    settings.USAGE_PLAN_LIMITS = {"free": LIMIT, "basic": 100_000, "premium": 500_000}
-    settings.USAGE_DEFAULT_PLAN = "free"
+def _limits(settings, plan_limits):
+    assert plan_limits["free"] == LIMIT
     settings.USAGE_MIN_OUTPUT_TOKENS = 100
-    settings.USAGE_ENGINE_LIMITS = {}
 
 
 @pytest.fixture
@@ -36,10 +34,7 @@ def fast_thread_switching():
 
 
 def _nearly_exhaust(user_id: str) -> None:
-    reservation = quota_reserve(
-        user_id=user_id, engine_type="11", estimated_input_tokens=4_000, max_output_tokens=5_000, is_staff=False
-    )
-    usage_record(reservation=reservation, model_id=MODEL, input_tokens=4_000, output_tokens=5_000)
+    usage_spend(user_id=user_id, input_tokens=4_000, output_tokens=5_000)
 
 
 def _reserve(user_id: str):
@@ -57,7 +52,7 @@ def _finish(index: int, reservation) -> None:
         quota_release(reservation=reservation)
     else:
         usage_record(
-            reservation=reservation, model_id=MODEL, input_tokens=140, output_tokens=reservation.max_output_tokens
+            reservation=reservation, model_id=SONNET, input_tokens=140, output_tokens=reservation.max_output_tokens
         )
 
 

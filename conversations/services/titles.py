@@ -8,15 +8,17 @@ from pynamodb.exceptions import UpdateError
 
 from config.bedrock.client import ModelRequest, model_backend
 from config.bedrock.tokens import tokens_estimate
+from config.dynamodb.transactions import condition_failed
 from config.errors import ApplicationError
 from conversations.models import Conversation
 from usage.services import quota_release, quota_reserve, usage_record
 
 logger = logging.getLogger(__name__)
 
-TITLE_MAX_CHARS = 80
-TITLE_MAX_TOKENS = 40
+# Shorter than a stored title may be (conversations.models.TITLE_MAX_CHARS): the SPA's list shows one line.
+MODEL_TITLE_MAX_CHARS = 80
 FALLBACK_TITLE_CHARS = 50
+TITLE_MAX_TOKENS = 40
 QUESTION_MAX_CHARS = 2_000
 TITLE_INSTRUCTION = (
     "You name chat conversations. Reply with a title of at most eight words for the conversation that starts with "
@@ -28,15 +30,16 @@ REPLACEABLE_SOURCES = ("default", "message")
 
 
 def title_fallback(message: str) -> str:
+    """The message's start on one line: a new conversation's title until (or unless) the model names it."""
     return " ".join(message.split())[:FALLBACK_TITLE_CHARS]
 
 
 def title_clean(text: str) -> str:
-    """One line, without the quotes or "Title:" prefix models like to add, at most ``TITLE_MAX_CHARS``."""
+    """One line, without the quotes or "Title:" prefix models like to add, at most ``MODEL_TITLE_MAX_CHARS``."""
     line = next((line for line in text.strip().splitlines() if line.strip()), "")
     line = re.sub(r"^\s*(title|제목)\s*[:\uff1a]\s*", "", line, flags=re.IGNORECASE)
     line = line.strip().strip("\"'`*#\u2018\u2019\u201c\u201d").strip().rstrip(".。")
-    return line[:TITLE_MAX_CHARS].strip()
+    return line[:MODEL_TITLE_MAX_CHARS].strip()
 
 
 def title_from_model(*, user_id: str, engine_type: str, message: str, is_staff: bool) -> str:
@@ -93,7 +96,7 @@ def conversation_title_generate(
             add_version_condition=False,
         )
     except UpdateError as exc:
-        if getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException":
+        if condition_failed(exc):
             return None  # renamed by the user meanwhile
         raise
     return title, source
