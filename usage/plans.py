@@ -31,3 +31,13 @@ def month_resets_at(moment: datetime) -> datetime:
     if moment.month == 12:
         return datetime(moment.year + 1, 1, 1, tzinfo=UTC)
     return datetime(moment.year, moment.month + 1, 1, tzinfo=UTC)
+
+
+def day_engine_key(day: str, engine_type: str) -> str:
+    """Range key of a user's ``DailyUsage`` item for one day (ISO date) and engine type."""
+    return f"{day}#{engine_type}"
+
+
+def user_engine_key(user_id: str, engine_type: str) -> str:
+    """Hash key of the ``by_user_engine`` index: one user's usage of one engine type."""
+    return f"{user_id}#{engine_type}"

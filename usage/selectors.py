@@ -8,7 +8,7 @@ from django.conf import settings
 
 from config.clock import utcnow
 from usage.models import DailyUsage, MonthlyUsage, UserPlan
-from usage.plans import engine_bucket_key, month_key, month_resets_at, plan_limit
+from usage.plans import day_engine_key, engine_bucket_key, month_key, month_resets_at, plan_limit
 from usage.pricing import Price, price_for
 
 
@@ -44,13 +44,9 @@ def usage_bucket_get(*, user_id: str, bucket: str, consistent_read: bool = False
         return None
 
 
-def _day_engine(day: str, engine_type: str) -> str:
-    return f"{day}#{engine_type}"
-
-
 def usage_day_get(*, user_id: str, day: str, engine_type: str) -> DailyUsage | None:
     try:
-        return DailyUsage.get(user_id, _day_engine(day, engine_type))
+        return DailyUsage.get(user_id, day_engine_key(day, engine_type))
     except DailyUsage.DoesNotExist:
         return None
 
@@ -139,7 +135,7 @@ def usage_today_get(*, user_id: str, engine_type: str) -> UsageToday:
     now = utcnow()
     day = now.date().isoformat()
     record = usage_day_get(user_id=user_id, day=day, engine_type=engine_type) or DailyUsage(
-        user_id, _day_engine(day, engine_type), day=day, engine_type=engine_type
+        user_id, day_engine_key(day, engine_type), day=day, engine_type=engine_type
     )
     return UsageToday(record=record, quota=quota_status(user_id=user_id, at=now))
 

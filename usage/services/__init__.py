@@ -1,7 +1,7 @@
 """Writes of the usage app: quota reservations, their settlement or release, and plans.
 
-Callers import from here; the modules are ``reservations`` (claiming and giving back), ``settlements`` (recording a
-call's usage) and ``plans`` (the plan cache and plan changes).
+Callers import from here; the modules are ``reservations`` (claiming, and expiring stale claims), ``settlements``
+(recording a call's usage, or giving the reservation back) and ``plans`` (the plan cache and plan changes).
 """
 
 from usage.services.plans import plan_set

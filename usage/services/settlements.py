@@ -13,6 +13,7 @@ from config.bedrock.client import StreamUsage
 from config.clock import utcnow
 from config.dynamodb.transactions import TxScope
 from usage.models import DailyUsage, MonthlyUsage
+from usage.plans import day_engine_key, user_engine_key
 from usage.pricing import price_for
 from usage.services.reservations import (
     Reservation,
@@ -79,11 +80,11 @@ class ReservationSettlement:
         buckets_update(tx, reservation, reserved=-give_back, allocated=total - give_back, actions=counters)
         tx.update(
             "day",
-            DailyUsage(reservation.user_id, f"{reservation.day}#{reservation.engine_type}"),
+            DailyUsage(reservation.user_id, day_engine_key(reservation.day, reservation.engine_type)),
             actions=[
                 *self._counter_actions(DailyUsage),
                 DailyUsage.day.set(reservation.day),
-                DailyUsage.user_engine.set(f"{reservation.user_id}#{reservation.engine_type}"),
+                DailyUsage.user_engine.set(user_engine_key(reservation.user_id, reservation.engine_type)),
                 DailyUsage.engine_type.set(reservation.engine_type),
             ],
         )
