@@ -11,12 +11,22 @@ $(VENV)/.installed: requirements.txt
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $@
 
-dev: $(VENV)/.installed
+# The Korean and English message catalogs (README "Languages"): .po in git, .mo built here (Babel, no GNU gettext).
+CATALOGS := $(patsubst %.po,%.mo,$(wildcard locale/*/LC_MESSAGES/django.po))
+
+locale/%.mo: locale/%.po $(VENV)/.installed
+	$(VENV)/bin/pybabel compile -D django -i $< -o $@
+
+dev: $(VENV)/.installed $(CATALOGS)
 	PY=$(PY) bash scripts/dev.sh
 
-test: $(VENV)/.installed
+# The consumer tests run twice: on the in-memory Channels layer, then on a real redis-server (tests/conversations/conftest.py).
+REDIS_LAYER_TESTS := tests/conversations/test_consumers.py tests/conversations/test_consumer_quota.py tests/conversations/test_resume.py
+
+test: $(VENV)/.installed $(CATALOGS)
 	$(PY) -m ruff check .
 	$(PY) -m pytest
+	CHAT_TEST_LAYER=redis $(PY) -m pytest -q $(REDIS_LAYER_TESTS)
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+MESSAGE = "Benchmark question: how do I plan a three-day trip to Jeju island on a small budget?"
+PARALLEL_CONNECTS = 50
 CONNECT_TIMEOUT_SECONDS = 30
 # A turn fails when the server stays silent this long (every wait is bounded; nothing hangs the run).
 FRAME_TIMEOUT_SECONDS = 60
@@ -24,6 +26,7 @@ class Turn:
     sent: float = 0.0
     first_chunk: float | None = None
     chunk_times: list[float] = field(default_factory=list)
+    tokens: int = 0  # words received: the fake model sends one word per token, coalesced or not
     ended: float | None = None
     outcome: str = "pending"  # chat_end | error:<code> | dropped | timeout | protocol:<what>
 
@@ -34,6 +37,10 @@ class Turn:
     def wall(self, at: float | None) -> float | None:
         """A monotonic time of this turn as wall-clock time (to line it up with the DynamoDB proxy's log)."""
         return None if at is None else self.sent_wall + (at - self.sent)
+
+
+def ws_url(base: str) -> str:
+    return base.replace("http://", "ws://", 1) + "/ws"
 
 
 async def open_socket(ws_url: str, session_key: str | None) -> ClientConnection:
@@ -90,6 +97,7 @@ async def run_turn(
                 if turn.first_chunk is None:
                     turn.first_chunk = now
                 turn.chunk_times.append(now)
+                turn.tokens += len(str(data.get("chunk", "")).split())
             elif kind == "chat_end":
                 turn.ended, turn.outcome = now, "chat_end"
                 break

@@ -1,9 +1,10 @@
 """The bare relay baseline: a minimal ASGI WebSocket app that streams the fake model's output, nothing else.
 
 Served by the same daphne stack and settings as the product (``daphne benchmarks.relay:application``), it speaks
-the same frames (``ai_start`` → ``ai_chunk``… → ``chat_end``) from the same fake model stream, pulled one event
-at a time through the same I/O thread pool, but with no authentication, no persistence, no quota and no prompt.
-The load figures of the product are reported as ratios to this app measured in the same run.
+the same frames (``ai_start`` → ``ai_chunk``… → ``chat_end``) from the same fake model stream, read
+asynchronously on the loop, with no thread pool, no authentication, no persistence, no quota, no prompt and no
+coalescing: the physical limit of the stack. The load figures of the product are reported side by side with (and
+as ratios to) this app measured in the same run.
 """
 
 import json
@@ -17,11 +18,9 @@ django.setup()
 
 from django.conf import settings  # noqa: E402
 
-from config.aio import run_io  # noqa: E402
 from config.bedrock.events import ModelRequest, TextDelta  # noqa: E402
 from config.bedrock.fake import FakeModel  # noqa: E402
 
-_END = object()
 _model = FakeModel()
 
 
@@ -41,18 +40,12 @@ async def _relay_turn(send, frame: dict) -> None:
         max_tokens=settings.BEDROCK_DEFAULT_MAX_TOKENS,
     )
     await _send_json(send, {"type": "ai_start", "timestamp": _now()})
-    stream = await run_io(_model.stream, request)
     index, length = 0, 0
-    try:
-        while (event := await run_io(next, stream, _END)) is not _END:
-            if isinstance(event, TextDelta):
-                await _send_json(
-                    send, {"type": "ai_chunk", "chunk": event.text, "chunk_index": index, "timestamp": _now()}
-                )
-                index += 1
-                length += len(event.text)
-    finally:
-        stream.close()
+    async for event in _model.stream(request):
+        if isinstance(event, TextDelta):
+            await _send_json(send, {"type": "ai_chunk", "chunk": event.text, "chunk_index": index, "timestamp": _now()})
+            index += 1
+            length += len(event.text)
     await _send_json(
         send,
         {

@@ -1,4 +1,5 @@
-"""The processes of one benchmark run: moto server, the counting proxy, the data helper and daphne servers.
+"""The processes of one benchmark run: moto server, the counting proxy, the DynamoDB stand-in of the load levels,
+the data helpers and daphne servers.
 
 Every process listens on 127.0.0.1 only and is stopped when the ``Stack`` closes (also on Ctrl-C or an error).
 """
@@ -19,8 +20,20 @@ ROOT = Path(__file__).resolve().parent.parent
 STARTUP_TIMEOUT_SECONDS = 60
 STOP_TIMEOUT_SECONDS = 10
 HELPER_TIMEOUT_SECONDS = 300
+STANDIN_READY = "dynamodb_local ready on"  # benchmarks/standin.py READY_LINE
 # Inherited variables that could point the children at real AWS or other settings.
 _SCRUBBED_PREFIXES = ("AWS_", "DJANGO_", "BEDROCK_", "FAKE_MODEL_", "DYNAMODB_", "COGNITO_", "REDIS_URL", "CHAT_")
+
+
+def fake_model_env(tokens: int, delay: float, first_token_delay: float) -> dict:
+    """The server environment of one answer shape: the fake model's size and pace."""
+    return {
+        "FAKE_MODEL_ANSWER_TOKENS": tokens,
+        "FAKE_MODEL_DELAY_SECONDS": delay,
+        "FAKE_MODEL_FIRST_TOKEN_DELAY_SECONDS": first_token_delay,
+        # Quotas still run on every turn; the limit is set so the benchmark's users never reach it.
+        "USAGE_LIMIT_FREE": 10**12,
+    }
 
 
 def free_port() -> int:
@@ -49,6 +62,12 @@ def rss_kib(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, all its threads (``/proc/PID/stat`` fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class Helper:
@@ -154,18 +173,41 @@ class Stack:
         self.proxy_url = f"http://127.0.0.1:{int(proxy.stdout.readline())}"
         wait_http(f"{self.proxy_url}/__bench/log?since=0", process=proxy)
 
-    def start_helper(self) -> Helper:
+    def start_standin(self, name: str, latency_ms: float) -> tuple[subprocess.Popen, str]:
+        """The load levels' DynamoDB (benchmarks/standin.py: the project's serialised local DynamoDB with
+        ``latency_ms`` per request slept outside the serialised section, and item-level transaction backups).
+        Fresh, empty tables: nothing else uses it."""
         process = self._spawn(
-            "helper",
+            name,
+            [sys.executable, "-m", "benchmarks.standin", "--latency-ms", str(latency_ms)],
+            self.env(dynamodb_url=""),
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert process.stdout is not None
+        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            line = process.stdout.readline()
+            if not line:
+                raise RuntimeError(f"the DynamoDB stand-in exited with {process.poll()} while starting")
+            if line.startswith(STANDIN_READY):
+                return process, line.split()[-1].strip()
+        raise TimeoutError(f"the DynamoDB stand-in did not start within {STARTUP_TIMEOUT_SECONDS} s")
+
+    def start_helper(self, name: str = "helper", dynamodb_url: str | None = None) -> Helper:
+        process = self._spawn(
+            name,
             [sys.executable, "-m", "benchmarks.helper"],
-            self.env(dynamodb_url=self.moto_url),
+            self.env(dynamodb_url=dynamodb_url or self.moto_url),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
         )
         return Helper(process)
 
-    def start_daphne(self, name: str, application: str, model: dict[str, float | int]) -> tuple[subprocess.Popen, str]:
+    def start_daphne(
+        self, name: str, application: str, model: dict[str, float | int], dynamodb_url: str | None = None
+    ) -> tuple[subprocess.Popen, str]:
         """One daphne process on a socket bound here (no port race), with the product's production settings."""
         listener = socket.socket()
         listener.bind(("127.0.0.1", 0))
@@ -179,7 +221,7 @@ class Stack:
                     *("--fd", str(listener.fileno()), "--access-log", str(self.workdir / f"{name}.access.log")),
                     application,
                 ],
-                self.env(dynamodb_url=self.proxy_url, model=model),
+                self.env(dynamodb_url=dynamodb_url or self.proxy_url, model=model),
                 pass_fds=[listener.fileno()],
             )
         finally:

@@ -1,7 +1,10 @@
-"""Running blocking I/O (PynamoDB, boto3) from async code without stalling the event loop.
+"""Running blocking I/O (PynamoDB, sync boto3: Converse, CountTokens, Cognito keys) from async code without
+stalling the event loop.
 
 asgiref's default ``thread_sensitive=True`` funnels every call through one shared thread, and the loop's
-default executor has only ``cpu + 4`` threads; a dedicated pool keeps many concurrent streams moving.
+default executor has only ``cpu + 4`` threads; a dedicated pool of ``IO_THREADS`` serves them. Model streams never
+run here (they are read on the loop, ``config.bedrock.stream``), so DynamoDB calls never queue behind a thread
+waiting for a token.
 """
 
 from collections.abc import Callable

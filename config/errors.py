@@ -5,11 +5,13 @@ Every error has a stable machine-readable ``code``; clients branch on the code, 
 
 from typing import Any
 
+from django.utils.translation import gettext_lazy as _
+
 
 class ApplicationError(Exception):
     code = "error"
     status = 400
-    message = "The request could not be processed."
+    message = _("The request could not be processed.")
     retryable = False
 
     def __init__(
@@ -33,13 +35,14 @@ class ApplicationError(Exception):
 
     def as_dict(self) -> dict[str, Any]:
         """The body both transports render: the original SPA reads ``error``."""
-        return {"error": self.message, "code": self.code, **self.extra}
+        # str(): a message may be lazy (gettext_lazy), rendered in the language active for this request/socket.
+        return {"error": str(self.message), "code": self.code, **self.extra}
 
 
 class ValidationFailed(ApplicationError):
     code = "invalid"
     status = 400
-    message = "The request is not valid."
+    message = _("The request is not valid.")
 
 
 class BadRequest(ApplicationError):
@@ -47,25 +50,25 @@ class BadRequest(ApplicationError):
 
     code = "bad_request"
     status = 400
-    message = "Bad request."
+    message = _("Bad request.")
 
 
 class NotAuthenticated(ApplicationError):
     code = "not_authenticated"
     status = 401
-    message = "Authentication credentials were not provided or are not valid."
+    message = _("Authentication credentials were not provided or are not valid.")
 
 
 class Forbidden(ApplicationError):
     code = "forbidden"
     status = 403
-    message = "You do not have permission to do this."
+    message = _("You do not have permission to do this.")
 
 
 class NotFound(ApplicationError):
     code = "not_found"
     status = 404
-    message = "Not found."
+    message = _("Not found.")
 
 
 class MethodNotAllowed(ApplicationError):
@@ -73,33 +76,46 @@ class MethodNotAllowed(ApplicationError):
     status = 405
 
     def __init__(self, method: str, **kwargs: Any) -> None:
-        super().__init__(f'Method "{method}" not allowed.', **kwargs)
+        super().__init__(_('Method "%(method)s" not allowed.') % {"method": method}, **kwargs)
 
 
 class Conflict(ApplicationError):
     code = "conflict"
     status = 409
-    message = "The resource was changed by someone else; reload and try again."
+    message = _("The resource was changed by someone else; reload and try again.")
+
+
+class PayloadTooLarge(ApplicationError):
+    code = "request_too_large"
+    status = 413
+    message = "The request body is too large."
 
 
 class QuotaExceeded(ApplicationError):
     code = "quota_exceeded"
     status = 429
-    message = "Your token allowance for this period is used up."
+    message = _("Your token allowance for this period is used up.")
 
 
 class RateLimited(ApplicationError):
     code = "rate_limited"
     status = 429
-    message = "Too many requests; slow down."
+    message = _("Too many requests; slow down.")
     retryable = True
 
 
 class UpstreamUnavailable(ApplicationError):
     code = "upstream_unavailable"
     status = 503
-    message = "A service this request depends on is unavailable; try again shortly."
+    message = _("A service this request depends on is unavailable; try again shortly.")
     retryable = True
+
+
+class DynamoDBUnavailable(UpstreamUnavailable):
+    """DynamoDB did not answer, or kept failing after botocore's retries (config/dynamodb/outages.py)."""
+
+    code = "dynamodb_unavailable"
+    message = "The database is unavailable; try again shortly."
 
 
 class ServerError(ApplicationError):
@@ -107,4 +123,4 @@ class ServerError(ApplicationError):
 
     code = "server_error"
     status = 500
-    message = "Internal server error."
+    message = _("Internal server error.")

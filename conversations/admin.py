@@ -4,20 +4,38 @@
 through ``conversations.selectors`` and page with their opaque cursors; nothing here writes.
 """
 
+from datetime import timedelta
+
+from django import forms
 from django.contrib import admin
 
 from config.admin_pages import DynamoDBAdmin
+from config.clock import utcnow
 from config.errors import NotFound, ValidationFailed
+from config.identifiers import ENGINE_TYPE_MAX_CHARS
 from conversations.models import UserConversationsEntry
-from conversations.selectors import conversation_get, conversation_list, message_list
+from conversations.selectors import conversation_get, conversation_list, feedback_report, message_list
 
 CONVERSATIONS_PER_PAGE = 25
 MESSAGES_PER_PAGE = 50
+FEEDBACK_DEFAULT_DAYS = 30
+
+
+class FeedbackFilterForm(forms.Form):
+    engine_type = forms.CharField(label="Engine type", max_length=ENGINE_TYPE_MAX_CHARS, required=False)
+    start = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    def clean(self):
+        data = super().clean()
+        data["end"] = data.get("end") or utcnow().date()
+        data["start"] = data.get("start") or data["end"] - timedelta(days=FEEDBACK_DEFAULT_DAYS - 1)
+        return data
 
 
 @admin.register(UserConversationsEntry)
 class UserConversationsAdmin(DynamoDBAdmin):
-    pages = {"": "changelist_view", "conversation/": "conversation_view"}
+    pages = {"": "changelist_view", "conversation/": "conversation_view", "feedback/": "feedback_view"}
     permissions = frozenset({"view"})
 
     def changelist_view(self, request, extra_context=None):
@@ -68,4 +86,23 @@ class UserConversationsAdmin(DynamoDBAdmin):
             user_id=user_id,
             conversation=conversation,
             page=page,
+        )
+
+    def feedback_view(self, request):
+        """👍/👎 per engine type and prompt revision (the staff report of ``GET /api/admin/feedback``)."""
+        self.require(self.has_view_permission(request))
+        form = FeedbackFilterForm(request.GET)
+        report, error = None, None
+        if form.is_valid():
+            bounds = form.cleaned_data
+            try:
+                report = feedback_report(
+                    engine_type=bounds["engine_type"] or None, start=bounds["start"], end=bounds["end"]
+                )
+            except ValidationFailed as exc:
+                error = exc.message
+        else:
+            error = "Enter valid dates."
+        return self.render(
+            request, "feedback.html", title="Answer feedback per prompt revision", form=form, report=report, error=error
         )

@@ -10,27 +10,50 @@ from typing import Any
 
 from django.conf import settings
 from django.utils.dateparse import parse_datetime
-from drf_spectacular.utils import extend_schema
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.api.fields import StrictCharField, StrictRegexField
 from config.api.pagination import PageFieldsSerializer
 from config.api.permissions import target_owner_id
 from config.api.schema import error_responses
 from config.identifiers import ENGINE_TYPE_MAX_CHARS
 from conversations.ids import CONVERSATION_ID_RE
 from conversations.models import TITLE_MAX_CHARS
-from conversations.selectors import conversation_detail_get, conversation_list, conversation_with_messages
-from conversations.services import conversation_delete, conversation_import, conversation_rename
+from conversations.selectors import (
+    conversation_list,
+    conversation_search,
+    conversation_with_messages,
+)
+from conversations.services import (
+    FEEDBACK_COMMENT_MAX_CHARS,
+    FEEDBACK_RATINGS,
+    conversation_delete,
+    conversation_delete_all,
+    conversation_detail_recovered,
+    conversation_import,
+    conversation_rename,
+    feedback_set,
+)
 
 IMPORT_MAX_MESSAGES = 1000
 MESSAGES_PAGE_DEFAULT = 200
 MESSAGES_PAGE_MAX = 500
 
 
+class FeedbackSerializer(serializers.Serializer):
+    rating = serializers.ChoiceField(choices=FEEDBACK_RATINGS)
+    comment = serializers.CharField(allow_null=True)
+    ratedAt = serializers.DateTimeField(source="rated_at")
+
+
 class MessageSerializer(serializers.Serializer):
+    """A ``Message``; its ``feedback`` comes from the root serializer's context (``feedback`` by message id)."""
+
     id = serializers.CharField(source="message_id")
     role = serializers.CharField()
     type = serializers.CharField(source="role", help_text="Same as role (the original SPA reads either).")
@@ -42,6 +65,12 @@ class MessageSerializer(serializers.Serializer):
     errorCode = serializers.CharField(source="error_code", allow_null=True)
     inputTokens = serializers.IntegerField(source="input_tokens", allow_null=True)
     outputTokens = serializers.IntegerField(source="output_tokens", allow_null=True)
+    feedback = serializers.SerializerMethodField(help_text="The owner's rating of an answer; null if none.")
+
+    @extend_schema_field(FeedbackSerializer(allow_null=True))
+    def get_feedback(self, message: Any) -> dict | None:
+        feedback = self.context.get("feedback", {}).get(message.message_id)
+        return FeedbackSerializer(feedback).data if feedback is not None else None
 
 
 class ConversationSummarySerializer(serializers.Serializer):
@@ -52,6 +81,11 @@ class ConversationSummarySerializer(serializers.Serializer):
     messageCount = serializers.IntegerField(source="message_count")
     createdAt = serializers.DateTimeField(source="created_at")
     updatedAt = serializers.DateTimeField(source="updated_at")
+    expiresAt = serializers.DateTimeField(
+        source="expires_at",
+        allow_null=True,
+        help_text="When the retention of its engine type deletes it (moved on by every turn); null = kept.",
+    )
 
 
 class ConversationDetailSerializer(ConversationSummarySerializer):
@@ -64,6 +98,10 @@ class ConversationDetailSerializer(ConversationSummarySerializer):
         help_text="Cursor of the page of older messages (pass as messagesCursor); null if none.",
     )
 
+    def to_representation(self, instance: Any) -> dict:
+        self.context["feedback"] = instance.feedback  # read by the nested MessageSerializer
+        return super().to_representation(instance)
+
 
 class ConversationListApi(APIView):
     class FilterSerializer(serializers.Serializer):
@@ -73,6 +111,12 @@ class ConversationListApi(APIView):
         )
         limit = serializers.IntegerField(required=False, min_value=1, max_value=100, default=50)
         cursor = serializers.CharField(required=False, max_length=4096, help_text="The `next` of the previous page.")
+        q = serializers.CharField(
+            required=False,
+            max_length=TITLE_MAX_CHARS,
+            help_text="Only titles containing this text (case-insensitive, NFKC-normalised). A page may hold "
+            "fewer than `limit` matches while `next` is set: keep paging.",
+        )
         userId = serializers.CharField(
             required=False, max_length=256, help_text="Ignored if it is the caller; another user's id is staff-only."
         )
@@ -90,13 +134,29 @@ class ConversationListApi(APIView):
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         params = filters.validated_data
-        page = conversation_list(
-            user_id=target_owner_id(request.user, params.get("userId")),
-            engine_type=params.get("engineType") or params.get("engine"),
-            limit=params["limit"],
-            cursor=params.get("cursor"),
-        )
+        query = {
+            "user_id": target_owner_id(request.user, params.get("userId")),
+            "engine_type": params.get("engineType") or params.get("engine"),
+            "limit": params["limit"],
+            "cursor": params.get("cursor"),
+        }
+        page = conversation_search(text=params["q"], **query) if params.get("q") else conversation_list(**query)
         return Response(self.OutputSerializer(page).data)
+
+
+class ConversationDeleteAllApi(APIView):
+    class OutputSerializer(serializers.Serializer):
+        message = serializers.CharField(default="Conversations deleted")
+        deleted = serializers.IntegerField(help_text="How many conversations were deleted.")
+
+    @extend_schema(
+        operation_id="conversations_delete_all",
+        summary="Delete all of the caller's conversations, with their messages and feedback",
+        responses={200: OutputSerializer, **error_responses()},
+    )
+    def delete(self, request: Request) -> Response:
+        deleted = conversation_delete_all(user_id=target_owner_id(request.user, None))
+        return Response(self.OutputSerializer({"deleted": deleted}).data)
 
 
 def _timestamp(value: str | None) -> datetime | None:
@@ -112,22 +172,25 @@ class ConversationCreateApi(APIView):
     class MessageInputSerializer(serializers.Serializer):
         role = serializers.ChoiceField(choices=["user", "assistant"], required=False)
         type = serializers.ChoiceField(choices=["user", "assistant"], required=False, help_text="Alias of role.")
-        content = serializers.CharField(allow_blank=True, trim_whitespace=False)
-        timestamp = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=64)
+        content = StrictCharField(allow_blank=True, trim_whitespace=False)
+        timestamp = StrictCharField(required=False, allow_blank=True, allow_null=True, max_length=64)
 
         def validate(self, attrs: dict) -> tuple[str, str, datetime | None]:
             role = attrs.get("role") or attrs.get("type")
             if role is None:
-                raise serializers.ValidationError({"role": ["Give the role (or type): user or assistant."]})
+                raise serializers.ValidationError({"role": [_("Give the role (or type): user or assistant.")]})
             return role, attrs["content"][: settings.CHAT_MAX_MESSAGE_CHARS], _timestamp(attrs.get("timestamp"))
 
     class InputSerializer(serializers.Serializer):
-        conversationId = serializers.RegexField(
-            CONVERSATION_ID_RE.pattern, required=False, help_text="Client-made id (e.g. 11_1732600000000)."
+        conversationId = StrictRegexField(
+            CONVERSATION_ID_RE.pattern,
+            required=False,
+            refusal_code="invalid_conversation_id",
+            help_text="Client-made id (e.g. 11_1732600000000).",
         )
-        engineType = serializers.CharField(max_length=ENGINE_TYPE_MAX_CHARS, default="11")
-        title = serializers.CharField(required=False, allow_blank=True, max_length=TITLE_MAX_CHARS, default="")
-        userId = serializers.CharField(required=False, max_length=256)
+        engineType = StrictCharField(max_length=ENGINE_TYPE_MAX_CHARS, default="11")
+        title = StrictCharField(required=False, allow_blank=True, max_length=TITLE_MAX_CHARS, default="")
+        userId = StrictCharField(required=False, max_length=256)
         messages = serializers.ListField(required=False, max_length=IMPORT_MAX_MESSAGES, default=list)
 
         def validate_messages(self, value: list) -> list:
@@ -194,7 +257,7 @@ class ConversationDetailApi(APIView):
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         params = filters.validated_data
-        detail = conversation_detail_get(
+        detail = conversation_detail_recovered(  # recovers a dead worker's turn first (docs/deployment.md)
             user_id=target_owner_id(request.user, params.get("userId")),
             conversation_id=conversation_id,
             messages_limit=params["messagesLimit"],
@@ -205,8 +268,8 @@ class ConversationDetailApi(APIView):
 
 class ConversationUpdateApi(APIView):
     class InputSerializer(serializers.Serializer):
-        title = serializers.CharField(max_length=TITLE_MAX_CHARS)
-        userId = serializers.CharField(required=False, max_length=256)
+        title = StrictCharField(max_length=TITLE_MAX_CHARS)
+        userId = StrictCharField(required=False, max_length=256)
 
     class OutputSerializer(ConversationSummarySerializer):
         message = serializers.CharField(default="Conversation updated")
@@ -248,3 +311,35 @@ class ConversationDeleteApi(APIView):
             user_id=target_owner_id(request.user, query.validated_data.get("userId")), conversation_id=conversation_id
         )
         return Response(self.OutputSerializer({"conversationId": conversation_id}).data)
+
+
+class MessageFeedbackApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        rating = serializers.ChoiceField(choices=FEEDBACK_RATINGS, allow_null=True, help_text="null clears it.")
+        comment = StrictCharField(
+            required=False, allow_blank=True, allow_null=True, max_length=FEEDBACK_COMMENT_MAX_CHARS
+        )
+
+    class OutputSerializer(serializers.Serializer):
+        conversationId = serializers.CharField()
+        messageId = serializers.CharField()
+        feedback = FeedbackSerializer(allow_null=True)
+
+    @extend_schema(
+        operation_id="conversations_message_feedback",
+        summary="Rate an answer 👍/👎 (null clears the rating)",
+        request=InputSerializer,
+        responses={200: OutputSerializer, **error_responses(400, 404)},
+    )
+    def put(self, request: Request, conversation_id: str, message_id: str) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        feedback = feedback_set(
+            user_id=target_owner_id(request.user, None),
+            conversation_id=conversation_id,
+            message_id=message_id,
+            rating=serializer.validated_data["rating"],
+            comment=serializer.validated_data.get("comment"),
+        )
+        body = {"conversationId": conversation_id, "messageId": message_id, "feedback": feedback}
+        return Response(self.OutputSerializer(body).data)

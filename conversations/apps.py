@@ -7,6 +7,7 @@ class ConversationsConfig(AppConfig):
     dynamodb_models = (
         "conversations.models.Conversation",
         "conversations.models.Message",
+        "conversations.models.Feedback",
         "conversations.models.IdempotencyRecord",
         "conversations.models.ActiveGenerations",
     )

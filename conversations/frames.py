@@ -8,12 +8,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
 
+from config.clock import iso_z, utcnow
 from config.errors import ValidationFailed
 from config.identifiers import ENGINE_TYPE_MAX_CHARS
+from config.json_input import text_check, utf16_join
 from conversations.ids import is_valid_conversation_id
+from conversations.services import TitleChanged, TurnDelta, TurnEnded, TurnEvent, TurnStarted
 
 IDEMPOTENCY_KEY_MAX_CHARS = 128
 MAX_PENDING_FRAGMENTED = 4
@@ -125,25 +129,31 @@ class SendMessageFrame(FrameSerializer):
 
 def _message_refusal(code: str, fields: dict[str, list[str]]) -> ValidationFailed:
     if code == "message_empty":
-        return ValidationFailed("The message is empty.", code="message_empty", fields=fields)
+        return ValidationFailed(_("The message is empty."), code="message_empty", fields=fields)
     if code == "chars":
         limit = settings.CHAT_MAX_MESSAGE_CHARS
         return ValidationFailed(
-            f"The message is longer than {limit} characters.", code="message_too_long", fields=fields, maxChars=limit
+            _("The message is longer than %(n)d characters.") % {"n": limit},
+            code="message_too_long",
+            fields=fields,
+            maxChars=limit,
         )
     if code == "bytes":
         limit = settings.CHAT_MAX_MESSAGE_BYTES
         return ValidationFailed(
-            f"The message is larger than {limit} bytes (UTF-8).", code="message_too_long", fields=fields, maxBytes=limit
+            _("The message is larger than %(n)d bytes (UTF-8).") % {"n": limit},
+            code="message_too_long",
+            fields=fields,
+            maxBytes=limit,
         )
-    return ValidationFailed("message must be a string.", code="invalid", fields=fields)
+    return ValidationFailed(_("message must be a string."), code="invalid", fields=fields)
 
 
 class StopGenerationFrame(FrameSerializer):
     conversationId = ConversationId()
 
     def refusal(self, name: str, detail: ErrorDetail) -> ValidationFailed:
-        return ValidationFailed("conversationId is required.", code="invalid_conversation_id")
+        return ValidationFailed(_("conversationId is required."), code="invalid_conversation_id")
 
 
 class ClearHistoryFrame(StopGenerationFrame):
@@ -203,22 +213,100 @@ class MessageFragments:
         total, current = info["total"], info["current"]
         if current == 1:
             if key not in self._pending and len(self._pending) >= MAX_PENDING_FRAGMENTED:
-                raise ValidationFailed("Too many fragmented messages at once.", code="too_many_fragments")
+                raise ValidationFailed(_("Too many fragmented messages at once."), code="too_many_fragments")
             self._pending[key] = _Pending(total=total)
         pending = self._pending.get(key)
         if pending is None or pending.total != total or len(pending.parts) != current - 1:
             self._pending.pop(key, None)
-            raise ValidationFailed("Fragments must arrive in order, starting with current=1.", code="invalid_chunk")
+            raise ValidationFailed(_("Fragments must arrive in order, starting with current=1."), code="invalid_chunk")
         pending.parts.append(part)
         pending.chars += len(part)
         if pending.chars > settings.CHAT_MAX_MESSAGE_CHARS:
             del self._pending[key]
             raise ValidationFailed(
-                f"The message is longer than {settings.CHAT_MAX_MESSAGE_CHARS} characters.",
+                _("The message is longer than %(n)d characters.") % {"n": settings.CHAT_MAX_MESSAGE_CHARS},
                 code="message_too_long",
                 maxChars=settings.CHAT_MAX_MESSAGE_CHARS,
             )
         if current < total:
             return None
         del self._pending[key]
-        return "".join(pending.parts)
+        message = utf16_join(pending.parts)  # the SPA splits by UTF-16 code units, so emoji may span two parts
+        text_check({"message": message})
+        return message
+
+
+class ResumeFrame(FrameSerializer):
+    """``resume``: follow the conversation's current (or just finished) answer from after ``afterChunkIndex``."""
+
+    conversationId = ConversationId()
+    afterChunkIndex = JsonInteger(required=False, default=-1)
+
+    def validate_afterChunkIndex(self, value: int) -> int:  # DRF's hook, named after the frame's key
+        if value < -1:
+            raise serializers.ValidationError("At least -1.")
+        return value
+
+    def refusal(self, name: str, detail: ErrorDetail) -> ValidationFailed:
+        if name == "conversationId":
+            return ValidationFailed("conversationId is required.", code="invalid_conversation_id")
+        return ValidationFailed("afterChunkIndex must be an integer >= -1.", code="invalid_chunk_index")
+
+
+# English source; the Korean catalog (locale/ko) holds the original's texts.
+END_MESSAGE = _("The answer is complete.")
+STOPPED_MESSAGE = _("The answer was stopped.")
+
+
+def event_frame(event: TurnEvent, *, resumed: bool = False) -> dict[str, Any]:
+    """The frame of one turn event (``resumed``: the ``ai_start`` of a socket attaching to a running answer)."""
+    now = iso_z(utcnow(), timespec="auto")
+    if isinstance(event, TurnDelta):
+        return {"type": "ai_chunk", "chunk": event.text, "chunk_index": event.index, "timestamp": now}
+    if isinstance(event, TurnStarted):
+        return {
+            **({"resumed": True} if resumed else {}),
+            "type": "ai_start",
+            "timestamp": now,
+            "conversationId": event.conversation_id,
+            "engine": event.engine_type,
+            "userMessageId": event.user_message_id,
+            "messageId": event.assistant_message_id,
+            "model": event.model_id,
+            "replayed": event.replayed,
+        }
+    if isinstance(event, TurnEnded):
+        stopped = event.status == "stopped"
+        return {
+            "type": "chat_end",
+            "engine": event.engine_type,
+            "conversationId": event.conversation_id,
+            "total_chunks": event.chunks,
+            "response_length": len(event.content),
+            "message": str(STOPPED_MESSAGE if event.status in ("stopped", "interrupted") else END_MESSAGE),
+            "timestamp": now,
+            "userMessageId": event.user_message_id,
+            "messageId": event.assistant_message_id,
+            "status": event.status,
+            "stopped": stopped,
+            "stopReason": event.stop_reason,
+            "usage": {
+                "inputTokens": event.usage.input_tokens,
+                "outputTokens": event.usage.output_tokens,
+                "cacheReadTokens": event.usage.cache_read_tokens,
+                "cacheWriteTokens": event.usage.cache_write_tokens,
+                "estimated": event.usage_estimated,
+            },
+            "costUsd": event.cost_usd,
+            "model": event.model_id,
+            "replayed": event.replayed,
+        }
+    if isinstance(event, TitleChanged):
+        return {
+            "type": "title",
+            "conversationId": event.conversation_id,
+            "title": event.title,
+            "source": event.source,
+            "timestamp": now,
+        }
+    raise TypeError(f"unknown turn event {event!r}")

@@ -56,6 +56,8 @@ class Conversation(Model):
     # lets a crashed worker's lock expire.
     active_turn_id = UnicodeAttribute(null=True)
     active_turn_expires_at = UTCDateTimeAttribute(null=True)
+    # DynamoDB TTL: set from the engine type's retention on every turn (conversations/services/retention.py).
+    expires_at = TTLAttribute(null=True)
     version = VersionAttribute()
 
     by_user = ConversationsByUserIndex()
@@ -72,7 +74,8 @@ class Message(Model):
     role = UnicodeAttribute()  # user | assistant
     content = UnicodeAttribute(default="")
     created_at = UTCDateTimeAttribute()
-    status = UnicodeAttribute(default="complete")  # complete | stopped | error
+    # complete | stopped | error; an answer is "streaming" while generated, "interrupted" if its worker died
+    status = UnicodeAttribute(default="complete")
     turn_id = UnicodeAttribute(null=True)
     idempotency_key = UnicodeAttribute(null=True)
     engine_type = UnicodeAttribute(null=True)
@@ -88,6 +91,59 @@ class Message(Model):
     cost_usd = NumberAttribute(null=True)
     price_version = UnicodeAttribute(null=True)
     latency_ms = NumberAttribute(null=True)
+    expires_at = TTLAttribute(null=True)  # DynamoDB TTL, from the engine type's retention when written
+    # While "streaming": what recovering the turn of a dead worker needs (slot, reservation, estimate), and when
+    # the content was last checkpointed (conversations/services/turn_checkpoints.py).
+    recovery = JSONAttribute(null=True)
+    checkpointed_at = UTCDateTimeAttribute(null=True)
+
+
+class FeedbackByEngineIndex(GlobalSecondaryIndex):
+    """The staff report of one engine type over a time range."""
+
+    class Meta:
+        index_name = "by_engine_rated"
+        projection = AllProjection()
+
+    engine_type = UnicodeAttribute(hash_key=True)
+    rated_at = UTCDateTimeAttribute(range_key=True)
+
+
+class FeedbackByMonthIndex(GlobalSecondaryIndex):
+    """The staff report of every engine type: one partition per UTC month, so a range is a few Queries."""
+
+    class Meta:
+        index_name = "by_month_rated"
+        projection = AllProjection()
+
+    rated_month = UnicodeAttribute(hash_key=True)  # "YYYY-MM" of rated_at
+    rated_at = UTCDateTimeAttribute(range_key=True)
+
+
+class Feedback(Model):
+    """A user's 👍/👎 on one assistant message: its own item, keyed like the message, so rating is one write.
+
+    It copies the message's engine type, prompt revision and model, so the staff report needs no message reads.
+    Clearing a rating deletes the item; the report counts current ratings, so a change is never counted twice.
+    """
+
+    Meta = table_meta("feedback")
+
+    conversation_key = UnicodeAttribute(hash_key=True)  # "<user_id>#<conversation_id>", as the message's
+    message_id = UnicodeAttribute(range_key=True)
+    user_id = UnicodeAttribute()
+    conversation_id = UnicodeAttribute()
+    rating = UnicodeAttribute()  # up | down
+    comment = UnicodeAttribute(null=True)
+    engine_type = UnicodeAttribute()
+    prompt_revision = NumberAttribute(null=True)
+    model_id = UnicodeAttribute(null=True)
+    rated_at = UTCDateTimeAttribute()
+    rated_month = UnicodeAttribute()
+    expires_at = TTLAttribute(null=True)  # the message's: feedback goes with the message it rates
+
+    by_engine = FeedbackByEngineIndex()
+    by_month = FeedbackByMonthIndex()
 
 
 class IdempotencyRecord(Model):

@@ -30,6 +30,7 @@ class EngineTypeAdmin(EngineTypeAdminPages):
         (None, {"fields": ("engine_type", "name", "active")}),
         ("EngineType", {"fields": ("description", "instruction")}),
         ("Model", {"fields": ("model_id", "temperature", "top_p", "max_tokens", "version")}),
+        ("Retention", {"fields": ("retention_days",)}),
     )
     pages = {
         "": "changelist_view",

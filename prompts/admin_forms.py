@@ -9,7 +9,7 @@ from config.errors import ApplicationError, Conflict
 from config.identifiers import ENGINE_TYPE_MAX_CHARS
 from prompts.extraction import ALLOWED_EXTENSIONS
 from prompts.models import EngineType
-from prompts.services import ENGINE_TYPE_FIELDS, FILE_NAME_MAX_CHARS, NAME_MAX_CHARS
+from prompts.services import ENGINE_TYPE_FIELDS, FILE_NAME_MAX_CHARS, NAME_MAX_CHARS, RETENTION_DAYS_MAX
 
 TEXT_FILE_EXTENSIONS = (".txt", ".md")
 
@@ -41,6 +41,13 @@ class ModelIdInput(forms.TextInput):
         return super().render(name, value, attrs, renderer) + datalist
 
 
+class DaysField(forms.IntegerField):
+    """A number of days where empty means 0 (keep forever), so a form saved without it changes nothing."""
+
+    def to_python(self, value):
+        return super().to_python(value) or 0
+
+
 class EngineTypeForm(ServiceErrorsMixin, forms.Form):
     engine_type = forms.CharField(
         label="Id",
@@ -65,6 +72,15 @@ class EngineTypeForm(ServiceErrorsMixin, forms.Form):
     temperature = forms.FloatField(required=False, min_value=0, max_value=1)
     top_p = forms.FloatField(label="Top p", required=False, min_value=0, max_value=1)
     max_tokens = forms.IntegerField(label="Max output tokens", required=False, min_value=1)
+    retention_days = DaysField(
+        label="Retention (days)",
+        required=False,
+        min_value=0,
+        max_value=RETENTION_DAYS_MAX,
+        initial=0,
+        help_text="Conversations are deleted this many days after their last message; 0 = kept forever. "
+        "A change applies to each conversation at its next message.",
+    )
     version = forms.IntegerField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args, add: bool, **kwargs) -> None:
@@ -84,6 +100,7 @@ class EngineTypeForm(ServiceErrorsMixin, forms.Form):
     def initial_from(engine_type: EngineType) -> dict:
         initial = {name: getattr(engine_type, name) for name in ENGINE_TYPE_FIELDS}
         initial["model_id"] = engine_type.model_id or ""
+        initial["retention_days"] = int(engine_type.retention_days or 0)
         return {**initial, "engine_type": engine_type.engine_type, "version": engine_type.version}
 
     def engine_type_fields(self) -> dict:

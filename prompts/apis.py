@@ -6,17 +6,20 @@ model settings and the knowledge files are the system prompt: only staff see or 
 
 from typing import Any
 
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.api.fields import StrictCharField
 from config.api.permissions import IsStaff
 from config.api.schema import error_responses
 from config.errors import ValidationFailed
 from prompts.selectors import engine_type_detail_get, engine_type_list, knowledge_file_get
 from prompts.services import (
+    RETENTION_DAYS_MAX,
     engine_type_delete,
     engine_type_upsert,
     knowledge_file_add,
@@ -46,6 +49,11 @@ class EngineTypeOutputSerializer(serializers.Serializer):
     engineType = serializers.CharField(source="engine_type")
     name = serializers.CharField(allow_blank=True)
     description = serializers.CharField(allow_blank=True)
+    retentionDays = serializers.IntegerField(
+        source="retention_days",
+        default=0,
+        help_text="Days a conversation is kept after its last message (0 = forever); shown to everybody.",
+    )
     instruction = serializers.CharField(allow_blank=True, required=False, help_text="Staff only.")
     modelId = serializers.CharField(source="model_id", allow_null=True, required=False, help_text="Staff only.")
     temperature = serializers.FloatField(allow_null=True, required=False, help_text="Staff only.")
@@ -132,10 +140,10 @@ class EngineTypeUpsertApi(APIView):
     permission_classes = [IsStaff]
 
     class InputSerializer(serializers.Serializer):
-        name = serializers.CharField(required=False, allow_blank=True, max_length=100)
-        description = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
-        instruction = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
-        modelId = serializers.CharField(
+        name = StrictCharField(required=False, allow_blank=True, max_length=100)
+        description = StrictCharField(required=False, allow_blank=True, trim_whitespace=False)
+        instruction = StrictCharField(required=False, allow_blank=True, trim_whitespace=False)
+        modelId = StrictCharField(
             source="model_id",
             required=False,
             allow_blank=True,
@@ -147,6 +155,14 @@ class EngineTypeUpsertApi(APIView):
         topP = ProbabilityField(source="top_p", required=False, allow_null=True)
         maxTokens = serializers.IntegerField(source="max_tokens", required=False, allow_null=True, min_value=1)
         active = serializers.BooleanField(required=False)
+        retentionDays = serializers.IntegerField(
+            source="retention_days",
+            required=False,
+            min_value=0,
+            max_value=RETENTION_DAYS_MAX,
+            help_text="Days a conversation is kept after its last message; 0 = forever. Applies at each "
+            "conversation's next message.",
+        )
         version = serializers.IntegerField(
             source="expected_version",
             required=False,
@@ -235,8 +251,8 @@ class FileCreateApi(APIView):
     permission_classes = [IsStaff]
 
     class InputSerializer(serializers.Serializer):
-        fileName = serializers.CharField(source="file_name", required=False, default="untitled.txt", max_length=200)
-        fileContent = serializers.CharField(source="content", allow_blank=True, trim_whitespace=False)
+        fileName = StrictCharField(source="file_name", required=False, default="untitled.txt", max_length=200)
+        fileContent = StrictCharField(source="content", allow_blank=True, trim_whitespace=False)
 
     @extend_schema(
         operation_id="prompt_files_create",
@@ -269,12 +285,12 @@ class FileUpdateApi(APIView):
     permission_classes = [IsStaff]
 
     class InputSerializer(serializers.Serializer):
-        fileName = serializers.CharField(source="file_name", required=False, max_length=200)
-        fileContent = serializers.CharField(source="content", required=False, allow_blank=True, trim_whitespace=False)
+        fileName = StrictCharField(source="file_name", required=False, max_length=200)
+        fileContent = StrictCharField(source="content", required=False, allow_blank=True, trim_whitespace=False)
 
         def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
             if not attrs:
-                raise ValidationFailed("Give fileName and/or fileContent.", code="no_fields")
+                raise ValidationFailed(_("Give fileName and/or fileContent."), code="no_fields")
             return attrs
 
     class OutputSerializer(FileEnvelopeSerializer):

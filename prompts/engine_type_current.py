@@ -6,6 +6,8 @@ the engine type read again (and the turn drafted again with it), so an edit is e
 every process without any cross-process invalidation.
 """
 
+from django.utils.translation import gettext_lazy as _
+
 from config.dynamodb.transactions import TxScope
 from config.errors import RateLimited, ValidationFailed
 from prompts.models import EngineType
@@ -20,7 +22,7 @@ def _fresh(engine_type: str) -> EngineTypeConfig:
     config = engine_type_config_get(engine_type=engine_type)  # NotFound(code="engine_type_not_found")
     if not config.active:
         _last_seen.pop(engine_type, None)
-        raise ValidationFailed("This engine type is not available.", code="engine_type_inactive")
+        raise ValidationFailed(_("This engine type is not available."), code="engine_type_inactive")
     _last_seen[engine_type] = config
     return config
 
@@ -46,6 +48,6 @@ class EngineTypeCurrent:
     def on_cancelled(self, failed: set[str]) -> bool:
         self._refreshes += 1
         if self._refreshes > _REFRESHES:
-            raise RateLimited("The engine type is changing; try again.", code="engine_type_changing")
+            raise RateLimited(_("The engine type is changing; try again."), code="engine_type_changing")
         self.config = _fresh(self.engine_type)
         return True

@@ -42,6 +42,8 @@ class EngineType(Model):
     top_p = NumberAttribute(null=True)
     max_tokens = NumberAttribute(null=True)
     active = BooleanAttribute(default=True)
+    # Days a conversation of this type is kept after its last turn; 0 = forever (conversations/services/retention.py).
+    retention_days = NumberAttribute(default=0)
     # Bumped by every change to the prompt or its files; caches and assistant messages key on it.
     revision = NumberAttribute(default=1)
     created_at = UTCDateTimeAttribute()

@@ -2,6 +2,8 @@
 
 from dataclasses import dataclass
 
+from django.utils.translation import gettext_lazy as _
+
 from config.errors import NotFound
 from config.identifiers import ENGINE_TYPE_RE
 from prompts.models import ENGINE_LISTING, EngineType, KnowledgeFile
@@ -10,11 +12,11 @@ FILE_ID_MAX_CHARS = 64  # file ids are uuids; anything longer names no file
 
 
 def _engine_type_not_found() -> NotFound:
-    return NotFound("Engine type not found", code="engine_type_not_found")
+    return NotFound(_("Engine type not found"), code="engine_type_not_found")
 
 
 def _file_not_found() -> NotFound:
-    return NotFound("File not found", code="file_not_found")
+    return NotFound(_("File not found"), code="file_not_found")
 
 
 def engine_type_get(*, engine_type: str) -> EngineType:

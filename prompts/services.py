@@ -10,6 +10,7 @@ import uuid
 from typing import Any, Literal
 
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 from pynamodb.exceptions import DeleteError, PutError, UpdateError
 
 from config.clock import utcnow
@@ -22,7 +23,19 @@ from prompts.models import EngineType, KnowledgeFile
 from prompts.selectors import engine_type_get, knowledge_file_get, knowledge_file_list
 from prompts.system_prompt import EngineTypeConfig as EngineTypeConfig  # re-exported with EngineTypeCurrent
 
-ENGINE_TYPE_FIELDS = ("name", "description", "instruction", "model_id", "temperature", "top_p", "max_tokens", "active")
+ENGINE_TYPE_FIELDS = (
+    "name",
+    "description",
+    "instruction",
+    "model_id",
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "active",
+    "retention_days",
+)
+# Ten years; a longer retention is "forever" (0). Kept in step with DynamoDB TTL's epoch-seconds attribute.
+RETENTION_DAYS_MAX = 3650
 # Bedrock model ids, inference-profile ids and ARNs.
 MODEL_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.:/_-]{0,199}$")
 NAME_MAX_CHARS = 100
@@ -74,6 +87,9 @@ def _engine_type_field_error(name: str, value: Any) -> str | None:
         limit = settings.PROMPTS_MAX_OUTPUT_TOKENS
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= limit):
             return f"Enter a whole number between 1 and {limit:,}."
+    elif name == "retention_days":
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= RETENTION_DAYS_MAX:
+            return f"Enter a whole number of days between 0 (keep forever) and {RETENTION_DAYS_MAX:,}."
     elif name == "active" and not isinstance(value, bool):
         return "Active must be true or false."
     return None
@@ -92,7 +108,7 @@ def _context_check(*, description: str, instruction: str, files_chars: int) -> N
 
 def engine_type_create(*, engine_type: str, updated_by: str | None = None, **fields: Any) -> EngineType:
     if not isinstance(engine_type, str) or not ENGINE_TYPE_RE.fullmatch(engine_type):
-        raise _invalid("engine_type", "The id may hold 1 to 32 letters, digits, “-” and “_”.")
+        raise _invalid("engine_type", _("The id may hold 1 to 32 letters, digits, “-” and “_”."))
     fields = _engine_type_fields_clean(fields)
     _context_check(
         description=fields.get("description") or "", instruction=fields.get("instruction") or "", files_chars=0
@@ -125,7 +141,7 @@ def engine_type_update(
     fields = _engine_type_fields_clean(fields)
     prompt = engine_type_get(engine_type=engine_type)
     if expected_version is not None and prompt.version != expected_version:
-        raise Conflict("This engine type was changed by someone else since you opened it.", code="edit_conflict")
+        raise Conflict(_("This engine type was changed by someone else since you opened it."), code="edit_conflict")
     if "description" in fields or "instruction" in fields:
         _context_check(
             description=fields.get("description", prompt.description) or "",
@@ -152,7 +168,7 @@ def engine_type_update(
 def engine_type_delete(*, engine_type: str, expected_version: int | None = None) -> None:
     prompt = engine_type_get(engine_type=engine_type)
     if expected_version is not None and prompt.version != expected_version:
-        raise Conflict("This engine type was changed by someone else since you opened it.", code="edit_conflict")
+        raise Conflict(_("This engine type was changed by someone else since you opened it."), code="edit_conflict")
     with KnowledgeFile.batch_write() as batch:
         for knowledge_file in KnowledgeFile.query(engine_type):
             batch.delete(knowledge_file)
@@ -160,7 +176,7 @@ def engine_type_delete(*, engine_type: str, expected_version: int | None = None)
         prompt.delete()
     except DeleteError as exc:
         if condition_failed(exc):
-            raise Conflict("This engine type was changed by someone else.", code="edit_conflict") from exc
+            raise Conflict(_("This engine type was changed by someone else."), code="edit_conflict") from exc
         raise
 
 
@@ -303,7 +319,7 @@ def knowledge_file_reorder(
     """Put the files in the given order (every file id exactly once); the system prompt follows it."""
     files = {f.file_id: f for f in knowledge_file_list(engine_type=engine_type)}
     if sorted(file_ids) != sorted(files):
-        raise _invalid("file_ids", "List every knowledge file of this engine type exactly once.")
+        raise _invalid("file_ids", _("List every knowledge file of this engine type exactly once."))
     for position, file_id in enumerate(file_ids):
         knowledge_file = files[file_id]
         if knowledge_file.position != position:
@@ -321,7 +337,7 @@ def knowledge_file_move(
     """Swap a file with its neighbour above or below; None, writing nothing, when it is already at that end."""
     order = [f.file_id for f in knowledge_file_list(engine_type=engine_type)]
     if file_id not in order:
-        raise NotFound("File not found", code="file_not_found")
+        raise NotFound(_("File not found"), code="file_not_found")
     index = order.index(file_id)
     target = index + (-1 if direction == "up" else 1)
     if not 0 <= target < len(order):

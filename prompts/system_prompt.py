@@ -37,6 +37,7 @@ class EngineTypeConfig:
     top_p: float
     max_tokens: int
     system_text: str
+    retention_days: int = 0  # 0 = kept forever; conversations.services.retention.turn_expiry reads it
 
 
 _cache: dict[str, EngineTypeConfig] = {}
@@ -69,6 +70,7 @@ def engine_type_config_build(*, prompt: EngineType) -> EngineTypeConfig:
         top_p=float(prompt.top_p if prompt.top_p is not None else settings.BEDROCK_DEFAULT_TOP_P),
         max_tokens=int(prompt.max_tokens if prompt.max_tokens is not None else settings.BEDROCK_DEFAULT_MAX_TOKENS),
         system_text=system_prompt_render(prompt=prompt, files=files),
+        retention_days=int(prompt.retention_days or 0),
     )
 
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The local stack, offline (`make dev`): moto DynamoDB as its own process, the previous run's data restored,
+# The local stack, offline (`make dev`): the local DynamoDB (manage.py dynamodb_local) with the previous run's data,
 # tables + demo engine types + SQLite + a local superuser, then Django's (daphne) runserver.
 # Ctrl-C (or SIGTERM) stops everything this script started. See docs/local-development.md.
 set -euo pipefail
@@ -67,14 +67,15 @@ trap on_signal INT TERM
 trap stop EXIT
 set -m
 
-echo "Starting moto DynamoDB on 127.0.0.1:$MOTO_PORT (log: $VAR_DIR/moto.log)"
-MOTO_RECORDER_FILEPATH="$VAR_DIR/dynamodb-journal.jsonl" \
-  "$PY" -m moto.server -H 127.0.0.1 -p "$MOTO_PORT" >"$VAR_DIR/moto.log" 2>&1 &
+echo "Starting the local DynamoDB on 127.0.0.1:$MOTO_PORT (data: $VAR_DIR, log: $VAR_DIR/moto.log)"
+# moto behind a front that applies one request at a time (atomic like DynamoDB); it restores the previous run's
+# data from $VAR_DIR before its port opens, and journals every request there.
+"$PY" manage.py dynamodb_local --host 127.0.0.1 --port "$MOTO_PORT" --data "$VAR_DIR" >"$VAR_DIR/moto.log" 2>&1 &
 moto_pid=$!
 
-for _ in $(seq 100); do
+for _ in $(seq 300); do
   if ! kill -0 "$moto_pid" 2>/dev/null; then
-    echo "moto_server exited; is port $MOTO_PORT in use? (set MOTO_PORT). Its log:" >&2
+    echo "the local DynamoDB exited; is port $MOTO_PORT in use? (set MOTO_PORT). Its log:" >&2
     tail -n 20 "$VAR_DIR/moto.log" >&2
     exit 1
   fi
@@ -90,7 +91,6 @@ from django.core.management import call_command
 
 django.setup()
 for step, *arguments in (
-    ["dynamodb_local_restore"],  # the previous run's data
     ["create_tables"],
     ["seed"],
     ["migrate", "--no-input", "--verbosity", "0"],  # SQLite: Django's auth, sessions and admin

@@ -1,22 +1,27 @@
 """A fake Bedrock endpoint for tests: AWS event-stream frames answered through botocore's ``before-send`` hook.
 
-The real adapter (``config.bedrock.client``) and the real botocore client run unchanged; only the HTTP exchange
-is replaced. botocore parses the bytes into a real ``EventStream``, so in-stream exception frames surface as
-``EventStreamError`` after the earlier events, exactly as in production. Use it through the ``fake_bedrock``
-fixture in ``tests/conftest.py``.
+The real adapter (``config.bedrock``) and the real clients run unchanged; only the HTTP exchange is replaced:
+ConverseStream on the aiobotocore client (``config.bedrock.stream``: an ``AioAWSResponse`` whose body reads like
+aiohttp's), Converse and CountTokens on the sync boto3 client (an ``AWSResponse``). aiobotocore parses the bytes
+into a real ``AioEventStream``, so in-stream exception frames surface as ``EventStreamError`` after the earlier
+events, exactly as in production. Use it through the ``fake_bedrock`` fixture in ``tests/conftest.py``.
 """
 
+import asyncio
 import binascii
 import json
 import struct
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
+import aiohttp
+from aiobotocore.awsrequest import AioAWSResponse
 from botocore.awsrequest import AWSResponse
-from urllib3.exceptions import ProtocolError
+
+HOLD_POLL_SECONDS = 0.005
+WAIT_SECONDS = 30.0  # a guard against a hang, not a timing assertion: generous for a loaded machine
 
 Event = tuple[str, dict[str, Any]]  # (event type, payload), e.g. ("contentBlockDelta", {...})
 
@@ -100,12 +105,25 @@ def encode_events(events: list[Event]) -> list[bytes]:
     ]
 
 
-class RawFrames:
-    """What botocore's ``EventStream`` reads: ``.stream()`` yielding bytes, and ``.close()``.
+async def polled(condition) -> None:
+    """Wait on the loop until ``condition()`` holds (another thread may make it true, so it is polled)."""
+    while not condition():  # noqa: ASYNC110  (threading events: no asyncio.Event to await)
+        await asyncio.sleep(HOLD_POLL_SECONDS)
 
-    ``delay`` pauses before each frame; ``hold_after=N`` blocks after N frames until ``resume()`` (or
-    ``close()``), which lets a test act mid-stream without timing guesses. A read after ``close()`` fails like
-    a closed socket does.
+
+async def until(condition) -> None:
+    """``polled``, failing the test after ``WAIT_SECONDS``."""
+    async with asyncio.timeout(WAIT_SECONDS):
+        await polled(condition)
+
+
+class RawFrames:
+    """The body of a ConverseStream reply as aiobotocore reads it: ``content.iter_chunks()`` like an aiohttp
+    response, and ``close()``.
+
+    ``delay`` pauses before each frame; ``hold_after=N`` waits after N frames until ``resume()`` (or ``close()``),
+    which lets a test act mid-stream without timing guesses; ``held`` is set while it waits. A read after
+    ``close()`` fails with ``aiohttp.ClientConnectionError``, as a closed aiohttp response does.
     """
 
     def __init__(self, frames: list[bytes], *, delay: float = 0.0, hold_after: int | None = None) -> None:
@@ -114,27 +132,38 @@ class RawFrames:
         self.hold_after = hold_after
         self.sent = 0
         self.closed = threading.Event()
-        self.held = threading.Event()  # set while the stream waits in hold_after
+        self.held = threading.Event()
         self._resumed = threading.Event()
+        self.content = self  # aiohttp: ``response.content`` is the stream reader
 
-    def stream(self, *args, **kwargs):
+    async def iter_chunks(self):
         for frame in self.frames:
             if self.sent == self.hold_after:
                 self.held.set()
-                while not (self._resumed.is_set() or self.closed.is_set()):
-                    self._resumed.wait(0.01)
+                await polled(lambda: self._resumed.is_set() or self.closed.is_set())
             if self.delay:
-                self.closed.wait(self.delay)
+                await asyncio.sleep(self.delay)
             if self.closed.is_set():
-                raise ProtocolError("Connection broken: the response was closed")
+                raise aiohttp.ClientConnectionError("Connection closed")
             self.sent += 1
-            yield frame
+            yield frame, True
+
+    async def read(self) -> bytes:
+        return b"".join(self.frames)
 
     def resume(self) -> None:
         self._resumed.set()
 
+    async def wait_held(self) -> None:
+        await until(self.held.is_set)
+
+    async def wait_closed(self) -> None:
+        await until(self.closed.is_set)
+
     def close(self) -> None:
         self.closed.set()
+
+    release = close
 
 
 @dataclass
@@ -205,18 +234,19 @@ class FakeBedrock:
     def requests(self, operation: str = "ConverseStream") -> list[dict[str, Any]]:
         return [call.body for call in self.calls if call.operation == operation]
 
-    def wait_for_stream(self, index: int = 0, timeout: float = 5.0) -> RawFrames:
-        """The ``index``-th ConverseStream body served (waits for it: the request may run in another thread)."""
-        deadline = time.monotonic() + timeout
-        while len(self.streams) <= index:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"no ConverseStream request #{index} within {timeout}s")
-            time.sleep(0.005)
+    async def wait_for_stream(self, index: int = 0) -> RawFrames:
+        """The ``index``-th ConverseStream body served, once the adapter has asked for it (on this loop)."""
+        await until(lambda: len(self.streams) > index)
         return self.streams[index]
 
     # --- wiring --------------------------------------------------------------------------------------
     def install(self, client) -> None:
+        """Answer the sync boto3 client's requests (Converse, CountTokens)."""
         client.meta.events.register("before-send.bedrock-runtime", self._answer, unique_id=f"fake-bedrock-{id(self)}")
+
+    def install_async(self, session) -> None:
+        """Answer every aiobotocore client made from ``session`` from now on (ConverseStream)."""
+        session.register("before-send.bedrock-runtime", self._answer_async, unique_id=f"fake-bedrock-aio-{id(self)}")
 
     def uninstall(self, client) -> None:
         client.meta.events.unregister("before-send.bedrock-runtime", unique_id=f"fake-bedrock-{id(self)}")
@@ -226,6 +256,15 @@ class FakeBedrock:
             self._queues.setdefault(operation, []).append(reply)
 
     def _answer(self, request, event_name: str, **kwargs) -> AWSResponse:
+        reply = self._reply(request, event_name)
+        return AWSResponse(request.url, reply.status, reply.headers, _Body(reply.raw))
+
+    def _answer_async(self, request, event_name: str, **kwargs) -> AioAWSResponse:
+        reply = self._reply(request, event_name)
+        raw = reply.raw if isinstance(reply.raw, RawFrames) else _Body(reply.raw)
+        return AioAWSResponse(request.url, reply.status, reply.headers, raw)
+
+    def _reply(self, request, event_name: str) -> _Reply:
         operation = event_name.rsplit(".", 1)[-1]
         model_id = unquote(request.url.split("/model/", 1)[1].split("/", 1)[0])
         body = json.loads(request.body or b"{}")
@@ -235,8 +274,7 @@ class FakeBedrock:
             reply = queue.pop(0) if queue else self._default(operation)
             if isinstance(reply.raw, RawFrames):
                 self.streams.append(reply.raw)
-        raw = reply.raw if isinstance(reply.raw, RawFrames) else _Body(reply.raw)
-        return AWSResponse(request.url, reply.status, reply.headers, raw)
+        return reply
 
     @staticmethod
     def _default(operation: str) -> _Reply:
@@ -255,13 +293,18 @@ class FakeBedrock:
 
 
 class _Body:
-    """A non-streaming HTTP body for botocore."""
+    """A non-streaming HTTP body, for botocore (``stream()``) and aiobotocore (``await read()``)."""
 
     def __init__(self, content: bytes) -> None:
-        self.content = content
+        self.body = content
 
     def stream(self, *args, **kwargs):
-        yield self.content
+        yield self.body
+
+    async def read(self) -> bytes:
+        return self.body
 
     def close(self) -> None:
         pass
+
+    release = close

@@ -2,9 +2,13 @@
 
 from moto import mock_aws  # noqa: I001  (must come first)
 
+import threading
+from functools import wraps
+
 import pytest
 import time_machine
 from django.contrib.auth import get_user_model
+from moto.dynamodb.models import DynamoDBBackend
 
 from config.dynamodb.tables import all_models
 from config.auth.identity import owner_id
@@ -39,15 +43,19 @@ def fake_bedrock(settings, monkeypatch):
             ...  # run the code under test (it calls config.bedrock.client.model_backend())
             body = fake_bedrock.requests("ConverseStream")[0]  # the JSON sent: system, messages, inferenceConfig
             assert body["system"][1] == {"cachePoint": {"type": "default"}}
-            fake_bedrock.wait_for_stream(0).closed.is_set()  # was the HTTP stream closed (stop)?
+            (await fake_bedrock.wait_for_stream(0)).closed.is_set()  # was the HTTP stream closed (stop)?
 
-    Settings: in-stream retries without backoff; botocore's own retry backoff is patched to zero so retried
-    request errors do not slow the suite. The shared client is rebuilt per test, so no state (retry quota,
-    handlers) leaks between tests.
+    ConverseStream goes through the aiobotocore client (``config.bedrock.stream``, built on the test's loop),
+    Converse and CountTokens through the sync boto3 client; both are answered from the same queues.
+
+    Settings: in-stream retries without backoff; botocore's own retry backoff (which aiobotocore reuses) is
+    patched to zero so retried request errors do not slow the suite. The shared clients are rebuilt per test, so
+    no state (retry quota, handlers) leaks between tests.
     """
     from botocore.retries.standard import ExponentialBackoff
 
     from config.bedrock.client import bedrock_client, bedrock_client_reset
+    from config.bedrock.stream import bedrock_stream_session
     from tests.bedrock_frames import FakeBedrock
 
     settings.BEDROCK_MODE = "bedrock"
@@ -56,8 +64,9 @@ def fake_bedrock(settings, monkeypatch):
     bedrock_client_reset()
     fake = FakeBedrock()
     fake.install(bedrock_client())
+    fake.install_async(bedrock_stream_session())
     yield fake
-    for raw in fake.streams:  # a held or slow stream must not keep an I/O thread busy after the test
+    for raw in fake.streams:  # a held or slow stream must not outlive the test
         raw.close()
     bedrock_client_reset()
 
@@ -141,3 +150,24 @@ def cognito(settings):
     yield FakeCognito(server)
     _jwks_client.cache_clear()
     server.stop()
+
+
+# DynamoDB applies each (conditional) write and each transaction atomically. moto's in-process backend does
+# not: update_item reads, checks the condition and writes without a lock, and a cancelled transaction restores
+# a deep copy of the whole table, wiping concurrent writes. Tests that race threads serialize moto's item
+# operations so the fake gives exactly the per-operation atomicity DynamoDB guarantees (and nothing more).
+_ATOMIC_OPERATIONS = ("get_item", "put_item", "update_item", "delete_item", "query", "transact_write_items")
+
+
+@pytest.fixture
+def atomic_dynamodb(monkeypatch):
+    lock = threading.RLock()
+    for name in _ATOMIC_OPERATIONS:
+        original = getattr(DynamoDBBackend, name)
+
+        def serialized(*args, _original=original, **kwargs):
+            with lock:
+                return _original(*args, **kwargs)
+
+        monkeypatch.setattr(DynamoDBBackend, name, wraps(original)(serialized))
+    return lock

@@ -16,6 +16,9 @@ pytestmark = pytest.mark.django_db
 API_PATHS = {
     "/api/conversations",
     "/api/conversations/{conversation_id}",
+    "/api/conversations/{conversation_id}/export",
+    "/api/conversations/{conversation_id}/messages/{message_id}/feedback",
+    "/api/admin/feedback",
     "/api/prompts",
     "/api/prompts/{engine_type}",
     "/api/prompts/{engine_type}/files",
@@ -35,6 +38,10 @@ def test_schema_is_openapi_3_with_every_route(client):
     assert {"get", "patch", "delete"} <= set(detail)
     assert "put" not in detail
     assert detail["get"]["security"] == [{"cognitoJwt": []}, {"cookieAuth": []}]
+    assert "delete" in document["paths"]["/api/conversations"]
+    export = document["paths"]["/api/conversations/{conversation_id}/export"]["get"]
+    assert set(export["responses"]["200"]["content"]) == {"text/markdown", "application/json"}
+    assert [p["name"] for p in export["parameters"] if p["in"] == "query"] == ["format"]
 
 
 def test_swagger_ui_is_served_without_internet(client):

@@ -6,12 +6,14 @@ Usage is recorded only on the server, from the model's own report (``usage.servi
 
 from typing import Any
 
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.api.fields import StrictCharField
 from config.api.pagination import PageFieldsSerializer
 from config.api.permissions import IsStaff, target_owner_id
 from config.api.schema import error_responses
@@ -85,7 +87,7 @@ class RowSerializer(TotalsSerializer):
 
 def _engine_type(value: str) -> str:
     if not value or len(value) > ENGINE_TYPE_MAX_CHARS:
-        raise ValidationFailed("engineType is not valid.", code="invalid", fields={"engineType": ["Not valid."]})
+        raise ValidationFailed(_("engineType is not valid."), code="invalid", fields={"engineType": ["Not valid."]})
     return value
 
 
@@ -131,8 +133,8 @@ class UsageUpdateApi(APIView):
     """The SPA reports its own token counts after each reply; they are ignored (the server already counted)."""
 
     class InputSerializer(serializers.Serializer):
-        userId = serializers.CharField(required=False, allow_blank=True, max_length=256)
-        engineType = serializers.CharField(
+        userId = StrictCharField(required=False, allow_blank=True, max_length=256)
+        engineType = StrictCharField(
             required=False, max_length=ENGINE_TYPE_MAX_CHARS, help_text="Required unless given in the path."
         )
 

@@ -131,7 +131,14 @@ class UsageToday:
         return getattr(self.record, name)
 
 
+def usage_engine_resolve(engine_type: str) -> str:
+    """The engine type a usage read means: ``USAGE_ENGINE_ALIASES`` maps ids such as the original SPA's ``C1``."""
+    return settings.USAGE_ENGINE_ALIASES.get(engine_type, engine_type)
+
+
 def usage_today_get(*, user_id: str, engine_type: str) -> UsageToday:
+    """Today's (UTC) record of ``engine_type`` (or of the engine type it is an alias of), zeros if none."""
+    engine_type = usage_engine_resolve(engine_type)
     now = utcnow()
     day = now.date().isoformat()
     record = usage_day_get(user_id=user_id, day=day, engine_type=engine_type) or DailyUsage(

@@ -6,10 +6,12 @@ elsewhere (admin, chat page) Django's own HTML pages stay.
 
 from collections.abc import Mapping
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 
-from config.errors import ApplicationError, BadRequest, Forbidden, NotFound, ServerError
+from config.errors import ApplicationError, BadRequest, Forbidden, NotFound, PayloadTooLarge, ServerError
 
 
 def error_response(error: ApplicationError, *, headers: Mapping[str, str] | None = None) -> JsonResponse:
@@ -22,6 +24,8 @@ def _is_api(request: HttpRequest) -> bool:
 
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     if _is_api(request):
+        if isinstance(exception, RequestDataTooBig):  # a SuspiciousOperation to Django, but the answer is a 413
+            return error_response(PayloadTooLarge(maxBytes=settings.DATA_UPLOAD_MAX_MEMORY_SIZE))
         return error_response(BadRequest())
     return defaults.bad_request(request, exception)
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core import signing
+from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from config.errors import ValidationFailed
@@ -16,7 +17,7 @@ from config.errors import ValidationFailed
 _SALT = "list-cursor"
 
 
-def _invalid(message: str = "The cursor is not valid.") -> ValidationFailed:
+def _invalid(message: str = _("The cursor is not valid.")) -> ValidationFailed:
     return ValidationFailed(message, code="invalid_cursor")
 
 
@@ -52,7 +53,7 @@ def start_key_decode(
         return None
     attribute, value = partition
     if start.get(attribute) != {"S": value} or (foreign is not None and foreign in start):
-        raise _invalid("The cursor does not belong to this list.")
+        raise _invalid(_("The cursor does not belong to this list."))
     return start
 
 
@@ -90,7 +91,7 @@ def offset_decode(cursor: str | None, *, query: Mapping[str, Any]) -> int:
         return 0
     offset = decoded.pop("offset", None)
     if decoded != dict(query) or not isinstance(offset, int) or offset < 0:
-        raise _invalid("The cursor belongs to another query.")
+        raise _invalid(_("The cursor belongs to another query."))
     return offset
 
 

@@ -6,6 +6,7 @@ or body is only a claim: it must name the caller, unless the caller is staff.
 
 from typing import Any
 
+from django.utils.translation import gettext_lazy as _
 from rest_framework.permissions import BasePermission
 
 from config.auth.identity import owner_id
@@ -29,4 +30,4 @@ def target_owner_id(user: Any, claimed_user_id: str | None) -> str:
         return own
     if user.is_staff:
         return claimed_user_id
-    raise Forbidden("You can only access your own data.", code="forbidden")
+    raise Forbidden(_("You can only access your own data."), code="forbidden")

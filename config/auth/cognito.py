@@ -19,6 +19,7 @@ import jwt
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions
 
 from config.errors import ApplicationError, NotAuthenticated, UpstreamUnavailable
@@ -127,25 +128,25 @@ def _signing_key(token: str) -> Any:
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError as exc:
-        raise TokenRejected("The token is malformed.") from exc
+        raise TokenRejected(_("The token is malformed.")) from exc
     if header.get("alg") != ALGORITHM:
         raise TokenRejected(f"The token must be signed with {ALGORITHM}.")
     kid = header.get("kid")
     if not isinstance(kid, str) or not kid:
-        raise TokenRejected("The token has no key id.")
+        raise TokenRejected(_("The token has no key id."))
     try:
         return jwks_client().get_signing_key(kid).key
     except jwt.PyJWKClientConnectionError as exc:
         logger.warning("Cognito signing keys unavailable: %s", exc)
         raise AuthUnavailable() from exc
     except jwt.PyJWKClientError as exc:
-        raise TokenRejected("The token is signed with an unknown key.") from exc
+        raise TokenRejected(_("The token is signed with an unknown key.")) from exc
 
 
 def cognito_token_verify(token: str) -> dict[str, Any]:
     """The verified claims of a Cognito access or id token; raises TokenRejected or AuthUnavailable (blocking)."""
     if not cognito_enabled():
-        raise TokenRejected("Bearer tokens are not accepted: Cognito is not configured on this server.")
+        raise TokenRejected(_("Bearer tokens are not accepted: Cognito is not configured on this server."))
     key = _signing_key(token)
     try:
         claims = jwt.decode(
@@ -157,11 +158,11 @@ def cognito_token_verify(token: str) -> dict[str, Any]:
             options={"require": ["exp", "iss", "sub", "token_use"], "verify_aud": False},
         )
     except jwt.ExpiredSignatureError as exc:
-        raise TokenRejected("The token has expired.", code="token_expired") from exc
+        raise TokenRejected(_("The token has expired."), code="token_expired") from exc
     except jwt.InvalidIssuerError as exc:
-        raise TokenRejected("The token was issued by another user pool.") from exc
+        raise TokenRejected(_("The token was issued by another user pool.")) from exc
     except jwt.InvalidSignatureError as exc:
-        raise TokenRejected("The token's signature is not valid.") from exc
+        raise TokenRejected(_("The token's signature is not valid.")) from exc
     except jwt.PyJWTError as exc:
         raise TokenRejected(f"The token is not valid: {exc}.") from exc
 
@@ -171,11 +172,11 @@ def cognito_token_verify(token: str) -> dict[str, Any]:
     elif kind == "id":
         client_id = claims.get("aud")
     else:
-        raise TokenRejected("The token is neither an access nor an id token.")
+        raise TokenRejected(_("The token is neither an access nor an id token."))
     if client_id not in settings.COGNITO_APP_CLIENT_IDS:
-        raise TokenRejected("The token was issued to another app client.")
+        raise TokenRejected(_("The token was issued to another app client."))
     if not isinstance(claims.get("sub"), str) or not claims["sub"]:
-        raise TokenRejected("The token has no subject.")
+        raise TokenRejected(_("The token has no subject."))
     return claims
 
 
@@ -209,11 +210,11 @@ def cognito_user_from_claims(claims: dict[str, Any]) -> CognitoUser:
 
 def _bearer_token(header: list[bytes]) -> str:
     if len(header) != 2:
-        raise TokenRejected("The Authorization header must be 'Bearer <token>'.")
+        raise TokenRejected(_("The Authorization header must be 'Bearer <token>'."))
     try:
         return header[1].decode("ascii")
     except UnicodeDecodeError as exc:
-        raise TokenRejected("The token is malformed.") from exc
+        raise TokenRejected(_("The token is malformed.")) from exc
 
 
 class AuthenticationRefused(exceptions.APIException):

@@ -4,8 +4,7 @@ The turn service and the consumer use these types (re-exported by ``config.bedro
 wire format.
 """
 
-import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -81,42 +80,9 @@ def model_error(code: str, detail: str | None = None) -> ModelError:
     return error
 
 
-class ModelStream(Protocol):
-    """A blocking iterator of ``ModelEvent``; ``close()`` stops the generation upstream. Iterating after close ends."""
-
-    def __iter__(self) -> Iterator[ModelEvent]: ...
-
-    def __next__(self) -> ModelEvent: ...
-
-    def close(self) -> None: ...
-
-
-class ClosableEventStream:
-    """The iterator/context-manager half every backend's stream shares.
-
-    A subclass sets ``_closed`` (a ``threading.Event``) and ``_events`` (its event generator) and implements
-    ``close()``; once closed, iteration ends even if the generator still holds events.
-    """
-
-    _closed: threading.Event
-    _events: Iterator[ModelEvent]
-
-    def __iter__(self) -> Iterator[ModelEvent]:
-        return self
-
-    def __next__(self) -> ModelEvent:
-        if self._closed.is_set():
-            raise StopIteration
-        return next(self._events)
-
-    def __enter__(self) -> "ClosableEventStream":
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        raise NotImplementedError
+# What ``ModelBackend.stream`` returns: an async iterator (an async generator) of events. Stopping is cancelling the
+# task iterating it, or ``aclose()``: either closes the upstream stream, so the model stops generating.
+ModelStream = AsyncIterator[ModelEvent]
 
 
 class ModelBackend(Protocol):

@@ -10,23 +10,25 @@ thing. Settings (read on every call):
 Triggers for offline error testing, written anywhere in the last user message:
 
 - ``[fake:error]``: three tokens, then ``ModelError(code="model_error")`` raised from the iterator (mid-stream).
-- ``[fake:throttle]``: ``ModelError(code="model_throttled")`` raised by ``stream()`` itself (before any token),
+- ``[fake:throttle]``: ``ModelError(code="model_throttled")`` raised before any token (the first ``__anext__``),
   as the real backend does once its retries are used up.
+
+Streaming takes the same path as Bedrock's (``config.bedrock.stream``): an async generator whose pauses are
+``asyncio.sleep``, so the local stack and the benchmarks exercise what production does.
 
 Usage is an estimate: input = ``config.bedrock.tokens.tokens_estimate`` of the system prompt and messages, output = the
 number of tokens streamed. The answer is cut at ``max_tokens`` tokens (stop reason ``max_tokens``, else
 ``end_turn``).
 """
 
+import asyncio
 import re
-import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 
 from django.conf import settings
 
 from config.bedrock.events import (
-    ClosableEventStream,
     ModelEvent,
     ModelRequest,
     StreamStop,
@@ -74,47 +76,40 @@ def fake_tokens(request: ModelRequest) -> list[str]:
     return _TOKEN.findall(fake_answer(request))
 
 
-class FakeModelStream(ClosableEventStream):
-    """Yields the answer's tokens with the configured delays; ``close()`` (from any thread) ends it at once."""
+async def fake_stream(request: ModelRequest) -> AsyncIterator[ModelEvent]:
+    """The answer's tokens with the configured delays, as ``asyncio.sleep``: like Bedrock, no thread waits.
 
-    def __init__(self, request: ModelRequest) -> None:
-        self._request = request
-        self._closed = threading.Event()
-        self._events = self._generate()
-
-    def close(self) -> None:
-        self._closed.set()
-
-    def _generate(self) -> Iterator[ModelEvent]:
-        started = time.monotonic()
-        tokens = fake_tokens(self._request)
-        stop_reason = "end_turn"
-        if len(tokens) > self._request.max_tokens:
-            tokens, stop_reason = tokens[: self._request.max_tokens], "max_tokens"
-        fail_at = min(TOKENS_BEFORE_ERROR, len(tokens)) if ERROR_TRIGGER in _last_user_text(self._request) else None
-        for index, token in enumerate(tokens):
-            delay = settings.FAKE_MODEL_FIRST_TOKEN_DELAY_SECONDS if index == 0 else settings.FAKE_MODEL_DELAY_SECONDS
-            # Event.wait, not sleep: a close() from another thread interrupts the pause.
-            if (delay > 0 and self._closed.wait(delay)) or self._closed.is_set():
-                return
-            if index == fail_at:
-                break
-            yield TextDelta(token)
-        if fail_at is not None:
-            raise model_error("model_error", "fake model: error trigger in the message")
-        yield StreamStop(stop_reason)
-        yield StreamUsage(
-            input_tokens=tokens_estimate(request_text(self._request)),
-            output_tokens=len(tokens),
-            latency_ms=int((time.monotonic() - started) * 1000),
-        )
+    Cancelling the task that iterates it (stop) ends it at the pause it is in.
+    """
+    if THROTTLE_TRIGGER in _last_user_text(request):
+        raise model_error("model_throttled", "fake model: throttle trigger in the message")
+    started = time.monotonic()
+    tokens = fake_tokens(request)
+    stop_reason = "end_turn"
+    if len(tokens) > request.max_tokens:
+        tokens, stop_reason = tokens[: request.max_tokens], "max_tokens"
+    fail_at = min(TOKENS_BEFORE_ERROR, len(tokens)) if ERROR_TRIGGER in _last_user_text(request) else None
+    first_delay, delay = settings.FAKE_MODEL_FIRST_TOKEN_DELAY_SECONDS, settings.FAKE_MODEL_DELAY_SECONDS
+    for index, token in enumerate(tokens):
+        pause = first_delay if index == 0 else delay
+        if pause > 0:
+            await asyncio.sleep(pause)
+        if index == fail_at:
+            break
+        yield TextDelta(token)
+    if fail_at is not None:
+        raise model_error("model_error", "fake model: error trigger in the message")
+    yield StreamStop(stop_reason)
+    yield StreamUsage(
+        input_tokens=tokens_estimate(request_text(request)),
+        output_tokens=len(tokens),
+        latency_ms=int((time.monotonic() - started) * 1000),
+    )
 
 
 class FakeModel:
-    def stream(self, request: ModelRequest) -> FakeModelStream:
-        if THROTTLE_TRIGGER in _last_user_text(request):
-            raise model_error("model_throttled", "fake model: throttle trigger in the message")
-        return FakeModelStream(request)
+    def stream(self, request: ModelRequest) -> AsyncIterator[ModelEvent]:
+        return fake_stream(request)
 
     def complete(self, request: ModelRequest) -> tuple[str, StreamUsage]:
         """A deterministic title: the first words of the last user message."""

@@ -1,8 +1,10 @@
 """Settings shared by every environment. Everything an operator can change is read from the environment."""
 
+import contextlib
 from pathlib import Path
 
 from config.env import env_bool, env_float, env_int, env_list, env_str
+from config.streams.layers import channel_layers_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -12,6 +14,8 @@ DEBUG = env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 
 INSTALLED_APPS = [
+    # First, so its runserver (daphne's, serving config/asgi_server.py's ChatServer) wins over daphne's own.
+    "config",
     "daphne",
     "django.contrib.admin",
     "django.contrib.auth",
@@ -24,7 +28,6 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
-    "config",
     "conversations",
     "prompts",
     "usage",
@@ -36,6 +39,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",  # Accept-Language -> the language of messages
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -70,6 +74,9 @@ DATABASES = {
     }
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# A fresh clone has no var/ yet: create the SQLite file's folder, so any manage.py command works on its own.
+with contextlib.suppress(OSError):  # a read-only image: SQLite's own error names the path
+    Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -78,7 +85,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-LANGUAGE_CODE = "en-us"
+# The language of messages when a request's Accept-Language names none of LANGUAGES (REST and the WebSocket).
+LANGUAGE_CODE = env_str("DJANGO_LANGUAGE_CODE", "en")
+LANGUAGES = [("en", "English"), ("ko", "한국어")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
@@ -117,7 +127,7 @@ BEDROCK_MODEL_CHOICES = env_list(
 BEDROCK_DEFAULT_MAX_TOKENS = env_int("BEDROCK_DEFAULT_MAX_TOKENS", 4096)
 BEDROCK_DEFAULT_TEMPERATURE = env_float("BEDROCK_DEFAULT_TEMPERATURE", 0.7)
 BEDROCK_DEFAULT_TOP_P = env_float("BEDROCK_DEFAULT_TOP_P", 0.9)
-BEDROCK_MAX_CONCURRENCY = env_int("BEDROCK_MAX_CONCURRENCY", 64)
+BEDROCK_MAX_CONCURRENCY = env_int("BEDROCK_MAX_CONCURRENCY", 1000)
 BEDROCK_MAX_RETRIES = env_int("BEDROCK_MAX_RETRIES", 3)
 FAKE_MODEL_DELAY_SECONDS = env_float("FAKE_MODEL_DELAY_SECONDS", 0.03)
 FAKE_MODEL_FIRST_TOKEN_DELAY_SECONDS = env_float("FAKE_MODEL_FIRST_TOKEN_DELAY_SECONDS", 0.0)
@@ -141,13 +151,32 @@ CHAT_MAX_MESSAGE_BYTES = env_int("CHAT_MAX_MESSAGE_BYTES", 350_000)
 CHAT_HISTORY_MAX_TURNS = env_int("CHAT_HISTORY_MAX_TURNS", 10)
 CHAT_HISTORY_TOKEN_BUDGET = env_int("CHAT_HISTORY_TOKEN_BUDGET", 20_000)
 CHAT_MAX_CONCURRENT_GENERATIONS_PER_USER = env_int("CHAT_MAX_CONCURRENT_GENERATIONS_PER_USER", 3)
-CHAT_ON_DISCONNECT = env_str("CHAT_ON_DISCONNECT", "stop")  # "stop" or "finish"
-# A generation's hold on its conversation and on a per-user slot; a crashed worker's hold ends after this.
-CHAT_TURN_LEASE_SECONDS = env_int("CHAT_TURN_LEASE_SECONDS", 900)
+# Longest delay merging waiting text deltas into one ai_chunk may add while the process is behind; 0 = off.
+CHAT_COALESCE_MAX_DELAY_MS = env_int("CHAT_COALESCE_MAX_DELAY_MS", 50)
+# "finish": an answer outlives the socket that asked for it (stored, billed, resumable); "stop" stores it stopped.
+CHAT_ON_DISCONNECT = env_str("CHAT_ON_DISCONNECT", "finish")
+# A generation's hold on its conversation, renewed while it streams: a dead worker's turn is recovered after it.
+CHAT_TURN_LEASE_SECONDS = env_int("CHAT_TURN_LEASE_SECONDS", 30)
+# How often a streaming answer is checkpointed to DynamoDB (with the lease renewal): what a crash keeps.
+CHAT_CHECKPOINT_SECONDS = env_float("CHAT_CHECKPOINT_SECONDS", 5.0)
+# The longest a per-user generation slot counts as held without its turn being recovered (a backstop).
+CHAT_TURN_MAX_SECONDS = env_int("CHAT_TURN_MAX_SECONDS", 900)
+# How long an answer's frames can be replayed (resume) after its last chunk, and how many chunks are kept.
+CHAT_REPLAY_SECONDS = env_int("CHAT_REPLAY_SECONDS", 600)
+CHAT_REPLAY_MAX_CHUNKS = env_int("CHAT_REPLAY_MAX_CHUNKS", 20_000)
+# How long storing a finished answer is retried while DynamoDB fails, before the client gets answer_not_saved.
+CHAT_FINISH_RETRY_SECONDS = env_float("CHAT_FINISH_RETRY_SECONDS", 10.0)
+# On SIGTERM: how long running answers may go on before the rest are stored interrupted and the process exits.
+CHAT_DRAIN_SECONDS = env_float("CHAT_DRAIN_SECONDS", 30.0)
 # How long a sendMessage idempotencyKey is remembered (a resend within it never starts a second generation).
 CHAT_IDEMPOTENCY_TTL_SECONDS = env_int("CHAT_IDEMPOTENCY_TTL_SECONDS", 86_400)
 # Largest WebSocket text frame accepted (the SPA sends its whole page history in conversationHistory).
 CHAT_MAX_FRAME_BYTES = env_int("CHAT_MAX_FRAME_BYTES", 4 * 1024 * 1024)
+# Largest WebSocket message daphne takes at all (config/asgi_server.py); a larger one closes the socket with 1009.
+# Above CHAT_MAX_FRAME_BYTES, so a frame between the two reaches the consumer, which answers frame_too_large and
+# keeps the socket open. runserver reads the DAPHNE_* names.
+CHAT_TRANSPORT_MAX_FRAME_BYTES = env_int("CHAT_TRANSPORT_MAX_FRAME_BYTES", 2 * CHAT_MAX_FRAME_BYTES)
+DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE = DAPHNE_WEBSOCKET_MAX_FRAME_SIZE = CHAT_TRANSPORT_MAX_FRAME_BYTES
 # Most fragments of one message the SPA may split (chunkInfo) and the server reassembles.
 CHAT_MAX_MESSAGE_FRAGMENTS = env_int("CHAT_MAX_MESSAGE_FRAGMENTS", 16)
 
@@ -172,6 +201,12 @@ USAGE_PLAN_LIMITS = {
 # Optional monthly per-user limits per engine type, on top of the plan: "11=5000,22=20000".
 USAGE_ENGINE_LIMITS = {
     engine.strip(): int(limit) for engine, _, limit in (item.partition("=") for item in env_list("USAGE_ENGINE_LIMITS"))
+}
+# Engine-type ids the usage routes read as another id: "C1=11,C2=22" (the original SPA's dashboard asks for C1/C2).
+USAGE_ENGINE_ALIASES = {
+    alias.strip(): engine.strip()
+    for alias, _, engine in (item.partition("=") for item in env_list("USAGE_ENGINE_ALIASES"))
+    if alias.strip() and engine.strip()
 }
 USAGE_STAFF_BYPASS = env_bool("USAGE_STAFF_BYPASS", True)
 # A send whose output allowance would be clamped below this many tokens is refused instead.
@@ -199,6 +234,8 @@ CORS_URLS_REGEX = r"^/api/.*$"
 # Per-user rates ("60/min"; empty = unlimited) of writes and of reads; the SPA polls usage while streaming.
 API_WRITE_THROTTLE_RATE = env_str("API_WRITE_THROTTLE_RATE", "120/min")
 API_READ_THROTTLE_RATE = env_str("API_READ_THROTTLE_RATE")
+# Deepest nesting of arrays/objects in a REST body or a WebSocket frame (config/json_input.py); deeper is refused.
+JSON_MAX_DEPTH = env_int("JSON_MAX_DEPTH", 64)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -214,7 +251,7 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["config.api.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "config.api.exception_handler.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "config.api.schema.AutoSchema",
 }
@@ -233,10 +270,9 @@ SPECTACULAR_SETTINGS = {
 
 # --- Channels ----------------------------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")
-if REDIS_URL:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}}
-else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+# How many server processes serve this deployment (all hosts): more than one needs REDIS_URL (production refuses).
+WEB_CONCURRENCY = env_int("WEB_CONCURRENCY", 1)
+CHANNEL_LAYERS = channel_layers_config(REDIS_URL)
 
 # --- Logging -----------------------------------------------------------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")

@@ -14,6 +14,12 @@ DEBUG = env_bool("DJANGO_DEBUG", False)
 if DEBUG:
     raise ImproperlyConfigured("DJANGO_DEBUG must be off in production.")
 
+# More than one server process shares groups, the replay log and stops only through Redis (docs/deployment.md).
+if WEB_CONCURRENCY > 1 and not REDIS_URL:  # noqa: F405
+    raise ImproperlyConfigured(
+        "WEB_CONCURRENCY > 1 needs REDIS_URL: several server processes share state through Redis."
+    )
+
 SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", True)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

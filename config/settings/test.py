@@ -11,6 +11,8 @@ os.environ.update(
     AWS_DEFAULT_REGION="us-east-1",
 )
 
+from config.streams.layers import channel_layers_config
+
 from .base import *  # noqa: F403
 
 SECRET_KEY = "test-secret-key-not-for-production"
@@ -20,6 +22,10 @@ DYNAMODB_ENDPOINT_URL = None
 DYNAMODB_TABLE_PREFIX = "test-"
 BEDROCK_MODE = "fake"
 FAKE_MODEL_DELAY_SECONDS = 0.0
+# One ai_chunk per model delta, so tests can name the frames; tests/conversations/services/test_turn_coalesce.py
+# turns coalescing on.
+CHAT_COALESCE_MAX_DELAY_MS = 0
 DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+REDIS_URL = None  # tests/conversations/conftest.py points the consumer tests at a real redis-server on request
+CHANNEL_LAYERS = channel_layers_config(None)

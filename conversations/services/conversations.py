@@ -4,14 +4,17 @@ import time
 from datetime import datetime
 
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 from pynamodb.exceptions import PutError, UpdateError
 
 from config.clock import utcnow
 from config.dynamodb.transactions import condition_failed
 from config.errors import Conflict
 from conversations.ids import message_id_at, message_key, new_conversation_id, user_engine_key
-from conversations.models import Conversation, Message
+from conversations.models import Conversation, Feedback, Message
 from conversations.selectors import conversation_get
+
+CONVERSATION_DELETE_BATCH = 25
 
 
 def conversation_create(
@@ -56,17 +59,44 @@ def conversation_rename(*, user_id: str, conversation_id: str, title: str) -> Co
 
 
 def _messages_delete(*, user_id: str, conversation_id: str) -> None:
-    with Message.batch_write() as batch:
-        keys_only = ["conversation_key", "message_id"]
-        for message in Message.query(message_key(user_id, conversation_id), attributes_to_get=keys_only):
-            batch.delete(message)
+    """Delete the messages and their feedback (BatchWriteItem, 25 keys a request)."""
+    key = message_key(user_id, conversation_id)
+    keys_only = ["conversation_key", "message_id"]
+    for model in (Feedback, Message):
+        with model.batch_write() as batch:
+            for item in model.query(key, attributes_to_get=keys_only):
+                batch.delete(item)
 
 
 def conversation_delete(*, user_id: str, conversation_id: str) -> None:
-    """Delete the conversation and all of its messages."""
+    """Delete the conversation, all of its messages and their feedback."""
     conversation = conversation_get(user_id=user_id, conversation_id=conversation_id)
     _messages_delete(user_id=user_id, conversation_id=conversation_id)
     conversation.delete(add_version_condition=False)
+
+
+def conversation_delete_all(*, user_id: str) -> int:
+    """Delete every conversation of the user (expired ones too), with messages and feedback; how many.
+
+    In batches of ``CONVERSATION_DELETE_BATCH`` heads, each read afresh from the start of the user's partition, so
+    memory stays bounded and a conversation created meanwhile is either deleted or left whole.
+    """
+    deleted = 0
+    while True:
+        batch = list(
+            Conversation.query(
+                user_id,
+                limit=CONVERSATION_DELETE_BATCH,
+                attributes_to_get=["user_id", "conversation_id"],
+                consistent_read=True,  # an eventually consistent read could return a head deleted a moment ago
+            )
+        )
+        for conversation in batch:
+            _messages_delete(user_id=user_id, conversation_id=conversation.conversation_id)
+            conversation.delete(add_version_condition=False)
+        deleted += len(batch)
+        if len(batch) < CONVERSATION_DELETE_BATCH:
+            return deleted
 
 
 def conversation_messages_import(
@@ -118,7 +148,7 @@ def conversation_history_clear(*, user_id: str, conversation_id: str) -> None:
         if not condition_failed(exc):
             raise
         raise Conflict(
-            "An answer is being generated in this conversation; stop it first.",
+            _("An answer is being generated in this conversation; stop it first."),
             code="generation_in_progress",
             retryable=True,
         ) from exc

@@ -19,7 +19,7 @@ def history_turns(messages: list[Message], *, max_turns: int, token_budget: int)
     for message in messages:
         if message.role == "user":
             pending_user = message.content
-        elif pending_user is not None and message.status in ("complete", "stopped") and message.content:
+        elif pending_user is not None and message.status in ("complete", "stopped", "interrupted") and message.content:
             pairs.append((pending_user, message.content))
             pending_user = None
         else:

@@ -11,17 +11,20 @@ from config.dynamodb.transactions import transact
 from conversations.ids import new_conversation_id, new_message_id
 from conversations.models import Message
 from conversations.selectors import message_history_list
+from conversations.services.turn_checkpoints import AnswerPlaceholder
 from conversations.services.turn_parts import GenerationSlot, TurnClaims, TurnKeyUsed, TurnQuota, answer_id
+from conversations.services.turn_recovery import turn_recover
 from conversations.services.turn_replay import turn_replay_get
-from conversations.services.turn_types import Turn, TurnReplay, TurnRequest
+from conversations.services.turn_types import Turn, TurnAttach, TurnReplay, TurnRequest
 from prompts.services import EngineTypeCurrent
 from usage.services import quota_busy
 
 _BEGIN_ATTEMPTS = 16
 
 
-def turn_begin(*, request: TurnRequest) -> Turn | TurnReplay:
-    """The begun turn, or the replay of the finished one this idempotency key already sent.
+def turn_begin(*, request: TurnRequest) -> Turn | TurnReplay | TurnAttach:
+    """The begun turn, the replay of the finished one this idempotency key already sent, or the running one to
+    attach to.
 
     The history is read before the claims, so the reservation is sized by the real input. A conversation id the
     server makes up now is new: it has no history to read.
@@ -30,18 +33,25 @@ def turn_begin(*, request: TurnRequest) -> Turn | TurnReplay:
     conversation_id = request.conversation_id or new_conversation_id()
     turn_id = new_message_id()
     history: list[Message] = []
-    if request.conversation_id is not None:
+    if request.conversation_id is not None and not request.conversation_new:
         history = message_history_list(
             user_id=request.user_id,
             conversation_id=conversation_id,
             before_message_id=turn_id,
             limit=2 * settings.CHAT_HISTORY_MAX_TURNS + 2,
         )
-    claims = TurnClaims(request=request, conversation_id=conversation_id, turn_id=turn_id)
+    claims = TurnClaims(
+        request=request,
+        conversation_id=conversation_id,
+        turn_id=turn_id,
+        engine=engine,
+        recover=lambda: turn_recover(user_id=request.user_id, conversation_id=conversation_id) is not None,
+    )
     slot = GenerationSlot(user_id=request.user_id, turn_id=turn_id)
     quota = TurnQuota(request=request, engine=engine, history=history)
+    answer = AnswerPlaceholder(claims=claims, slot=slot, quota=quota)
     try:
-        transact([claims, engine, slot, quota], attempts=_BEGIN_ATTEMPTS, busy_error=quota_busy())
+        transact([claims, engine, slot, quota, answer], attempts=_BEGIN_ATTEMPTS, busy_error=quota_busy())
     except TurnKeyUsed:
         return turn_replay_get(request=request)
     return Turn(

@@ -1,6 +1,6 @@
 """What a chat turn tells its caller (the WebSocket consumer renders each as one frame)."""
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from config.bedrock.client import StreamUsage
 
@@ -46,3 +46,19 @@ class TitleChanged:
 
 
 TurnEvent = TurnStarted | TurnDelta | TurnEnded | TitleChanged
+
+_KINDS: dict[str, type] = {"start": TurnStarted, "delta": TurnDelta, "end": TurnEnded, "title": TitleChanged}
+_KIND_OF = {cls: kind for kind, cls in _KINDS.items()}
+
+
+def turn_event_dump(event: TurnEvent) -> dict:
+    """``event`` as plain data (channel layers and the replay log carry it between processes)."""
+    return {"kind": _KIND_OF[type(event)], **asdict(event)}
+
+
+def turn_event_load(data: dict) -> TurnEvent:
+    values = dict(data)
+    cls = _KINDS[values.pop("kind")]
+    if cls is TurnEnded:
+        values["usage"] = StreamUsage(**values["usage"])
+    return cls(**values)

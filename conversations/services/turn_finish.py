@@ -7,7 +7,7 @@ from dataclasses import replace
 from config.bedrock.client import StreamUsage
 from config.bedrock.tokens import tokens_estimate
 from config.dynamodb.transactions import TxPart, transact
-from conversations.services.turn_parts import AnswerRecord
+from conversations.services.turn_parts import AnswerRecord, TurnAlreadyFinished
 from conversations.services.turn_types import Turn, TurnOutcome
 from usage.services import ReservationRelease, usage_settlement_build
 
@@ -22,7 +22,12 @@ def turn_finish(*, turn: Turn, outcome: TurnOutcome) -> TurnOutcome:
     parts: list[TxPart] = [AnswerRecord(turn=turn, outcome=outcome)]
     if settlement is not None:
         parts.append(settlement)
-    transact(parts, attempts=_FINISH_ATTEMPTS, busy_error=RuntimeError(f"turn {turn.turn_id} could not be finished"))
+    try:
+        transact(
+            parts, attempts=_FINISH_ATTEMPTS, busy_error=RuntimeError(f"turn {turn.turn_id} could not be finished")
+        )
+    except TurnAlreadyFinished:
+        logger.warning("turn %s was already finished (a retried store, or recovered after its lease)", turn.turn_id)
     return outcome
 
 

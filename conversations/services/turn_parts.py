@@ -6,11 +6,13 @@ Finish: ``AnswerRecord`` (the answer, the counters, the lease, slot and key rele
 """
 
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.utils.translation import gettext_lazy
 from pynamodb.expressions.condition import size
 
 from config.bedrock.client import StreamUsage
@@ -21,6 +23,7 @@ from conversations.ids import message_key, user_engine_key
 from conversations.models import ActiveGenerations, Conversation, IdempotencyRecord, Message
 from conversations.selectors import generation_slots_get
 from conversations.services.model_request import model_request_build
+from conversations.services.retention import turn_expiry
 from conversations.services.titles import title_fallback
 from conversations.services.turn_types import Turn, TurnOutcome, TurnRequest
 from prompts.services import EngineTypeCurrent
@@ -29,28 +32,51 @@ from usage.services import QuotaClaim, Reservation
 logger = logging.getLogger(__name__)
 
 
-def _lease_end(now: datetime) -> datetime:
+def lease_end(now: datetime) -> datetime:
     return now + timedelta(seconds=settings.CHAT_TURN_LEASE_SECONDS)
+
+
+def expiry_actions(attribute: Any, expires_at: datetime | None) -> list:
+    """The retention TTL of an updated item: set, or removed for an engine type that keeps items forever."""
+    return [attribute.set(expires_at) if expires_at is not None else attribute.remove()]
 
 
 class TurnKeyUsed(Exception):
     """The send's idempotency key is already claimed: this message was sent before."""
 
 
+class TurnAlreadyFinished(Exception):
+    """The turn's idempotency record is no longer running: its answer was stored already (a retried finish whose
+    first attempt committed, or a recovery after its lease ran out). Nothing is written twice."""
+
+
 class TurnClaims:
     """The idempotency key, the user message, and the conversation (created if unknown) with its one-generation
-    lease. A taken key raises ``TurnKeyUsed``; a conversation still generating raises ``generation_in_progress``."""
+    lease. A taken key raises ``TurnKeyUsed``. A conversation held by another turn is recovered first if that
+    turn's lease ran out (its worker died: ``turn_recovery``), else the send is refused ``generation_in_progress``.
+    """
 
-    def __init__(self, *, request: TurnRequest, conversation_id: str, turn_id: str) -> None:
+    def __init__(
+        self,
+        *,
+        request: TurnRequest,
+        conversation_id: str,
+        turn_id: str,
+        engine: EngineTypeCurrent,
+        recover: Callable[[], bool],
+    ) -> None:
         self.request = request
+        self.recover = recover  # recovers the conversation's dead turn, if its lease ran out; True if it did
         self.conversation_id = conversation_id
         self.turn_id = turn_id
+        self.engine = engine
         self.idempotency_key = request.idempotency_key or turn_id
 
     def add_to(self, tx: TxScope) -> None:
         request, user_id, now = self.request, self.request.user_id, utcnow()
         conversation = Conversation(user_id, self.conversation_id)
         conversation.version = 0  # makes PynamoDB ADD 1 to the stored version instead of resetting it to 1
+        expires_at = turn_expiry(retention_days=self.engine.config.retention_days, now=now)
         tx.put(
             "idempotency",
             IdempotencyRecord(
@@ -77,6 +103,7 @@ class TurnClaims:
                 turn_id=self.turn_id,
                 idempotency_key=self.idempotency_key,
                 engine_type=request.engine_type,
+                expires_at=expires_at,
             ),
         )
         tx.update(
@@ -92,17 +119,20 @@ class TurnClaims:
                 Conversation.updated_at.set(now),
                 Conversation.message_count.add(1),
                 Conversation.active_turn_id.set(self.turn_id),
-                Conversation.active_turn_expires_at.set(_lease_end(now)),
+                Conversation.active_turn_expires_at.set(lease_end(now)),
+                *expiry_actions(Conversation.expires_at, expires_at),
             ],
-            condition=Conversation.active_turn_id.does_not_exist() | (Conversation.active_turn_expires_at < now),
+            condition=Conversation.active_turn_id.does_not_exist(),
         )
 
     def on_cancelled(self, failed: set[str]) -> bool:
         if "idempotency" in failed:
             raise TurnKeyUsed
         if "conversation" in failed:
+            if self.recover():
+                return True
             raise Conflict(
-                "An answer is still being generated in this conversation; wait for it or stop it.",
+                gettext_lazy("An answer is still being generated in this conversation; wait for it or stop it."),
                 code="generation_in_progress",
                 retryable=True,
             )
@@ -130,7 +160,10 @@ class GenerationSlot:
 
     def add_to(self, tx: TxScope) -> None:
         self.now = utcnow()
-        self.entry = f"{self.turn_id}|{int(_lease_end(self.now).timestamp())}"
+        # A live turn does not renew its slot (a set cannot drop and add in one write): the entry outlasts any turn,
+        # and a dead worker's slot is freed by recovering its turn (turn_recovery), this bound being the backstop.
+        held_until = self.now + timedelta(seconds=max(settings.CHAT_TURN_MAX_SECONDS, settings.CHAT_TURN_LEASE_SECONDS))
+        self.entry = f"{self.turn_id}|{int(held_until.timestamp())}"
         tx.update(
             "slots",
             ActiveGenerations(self.user_id),
@@ -142,8 +175,8 @@ class GenerationSlot:
     def on_cancelled(self, failed: set[str]) -> bool:
         if not self._stale_dropped():
             raise RateLimited(
-                f"You already have {settings.CHAT_MAX_CONCURRENT_GENERATIONS_PER_USER} answers being generated; "
-                "wait for one to finish.",
+                gettext_lazy("You already have %(n)d answers being generated; wait for one to finish.")
+                % {"n": settings.CHAT_MAX_CONCURRENT_GENERATIONS_PER_USER},
                 code="too_many_generations",
             )
         return True
@@ -229,14 +262,19 @@ class AnswerRecord:
         usage, error = outcome.usage or StreamUsage(), outcome.error
         conversation = Conversation(request.user_id, turn.conversation_id)
         conversation.version = 0
-        conversation_actions = [Conversation.updated_at.set(now), Conversation.message_count.add(1)]
+        expires_at = turn_expiry(retention_days=turn.config.retention_days, now=now)
+        conversation_actions = [
+            Conversation.updated_at.set(now),
+            Conversation.message_count.add(1),
+            *expiry_actions(Conversation.expires_at, expires_at),
+        ]
         condition = None
         if self.release_lease:
             conversation_actions += [Conversation.active_turn_id.remove(), Conversation.active_turn_expires_at.remove()]
             condition = Conversation.active_turn_id == turn.turn_id
         result: dict[str, Any] = {"status": outcome.status, "stopReason": outcome.stop_reason}
         if error is not None:
-            result["error"] = {"code": error.code, "message": error.message, "retryable": error.retryable}
+            result["error"] = {"code": error.code, "message": str(error.message), "retryable": error.retryable}
         tx.put(
             "message",
             Message(
@@ -261,6 +299,7 @@ class AnswerRecord:
                 cost_usd=outcome.cost_usd,
                 price_version=outcome.price_version,
                 latency_ms=usage.latency_ms,
+                expires_at=expires_at,
             ),
         )
         tx.update("conversation", conversation, actions=conversation_actions, condition=condition)
@@ -272,10 +311,13 @@ class AnswerRecord:
                 IdempotencyRecord.assistant_message_id.set(turn.assistant_message_id),
                 IdempotencyRecord.result.set(result),
             ],
+            condition=IdempotencyRecord.status == "running",
         )
         tx.update("slots", ActiveGenerations(request.user_id), actions=[ActiveGenerations.turns.delete({turn.slot})])
 
     def on_cancelled(self, failed: set[str]) -> bool:
+        if "idempotency" in failed:
+            raise TurnAlreadyFinished
         if "conversation" not in failed or not self.release_lease:
             return False
         logger.warning("turn %s outlived its lease on conversation %s", self.turn.turn_id, self.turn.conversation_id)

@@ -1,33 +1,38 @@
 """An idempotent resend: the stored turn is answered again from what was stored, never generated twice."""
 
-from datetime import timedelta
-
-from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 
 from config.bedrock.client import StreamUsage
-from config.clock import utcnow
 from config.errors import ApplicationError, Conflict
 from conversations.ids import message_key
-from conversations.models import IdempotencyRecord, Message
+from conversations.models import Conversation, IdempotencyRecord, Message
 from conversations.services.turn_events import TurnDelta, TurnEnded, TurnEvent, TurnStarted
-from conversations.services.turn_types import TurnReplay, TurnRequest
+from conversations.services.turn_recovery import turn_recover, turn_running
+from conversations.services.turn_types import TurnAttach, TurnReplay, TurnRequest
 
 
-def turn_replay_get(*, request: TurnRequest) -> TurnReplay:
-    """The finished turn the request's idempotency key belongs to; refused if it is another conversation's, still
-    running (``turn_in_progress``) or was abandoned by a dead worker (``turn_abandoned``)."""
-    record = IdempotencyRecord.get(f"{request.user_id}#{request.idempotency_key}", consistent_read=True)
-    if request.conversation_id is not None and record.conversation_id != request.conversation_id:
-        raise Conflict("This idempotencyKey was already used for another conversation.", code="idempotency_key_reused")
+def _record(request: TurnRequest) -> IdempotencyRecord:
+    return IdempotencyRecord.get(f"{request.user_id}#{request.idempotency_key}", consistent_read=True)
+
+
+def turn_replay_get(*, request: TurnRequest) -> TurnReplay | TurnAttach:
+    """The finished turn the request's idempotency key belongs to, or the running one to attach to (on whichever
+    process runs it). A turn whose worker died is recovered first (then replayed as ``interrupted``); a key of
+    another conversation is refused."""
+    record = _record(request)
+    if not request.conversation_new and request.conversation_id not in (None, record.conversation_id):
+        message = _("This idempotencyKey was already used for another conversation.")
+        raise Conflict(message, code="idempotency_key_reused")
     if record.status == "running":
-        lease_end = record.created_at + timedelta(seconds=settings.CHAT_TURN_LEASE_SECONDS)
-        if utcnow() < lease_end:
+        conversation = Conversation.get(request.user_id, record.conversation_id, consistent_read=True)
+        if conversation.active_turn_id == record.turn_id and turn_running(conversation=conversation):
+            return TurnAttach(conversation_id=record.conversation_id, turn_id=record.turn_id or "")
+        turn_recover(user_id=request.user_id, conversation_id=record.conversation_id, conversation=conversation)
+        record = _record(request)
+        if record.status == "running":
             raise Conflict(
-                "This message is still being answered; its answer continues on the connection that sent it.",
-                code="turn_in_progress",
-                retryable=True,
+                "This message's answer was interrupted; send it again as a new message.", code="turn_abandoned"
             )
-        raise Conflict("This message's answer was interrupted; send it again as a new message.", code="turn_abandoned")
     message = None
     if record.assistant_message_id:
         try:

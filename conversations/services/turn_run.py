@@ -3,33 +3,44 @@
 ``TurnRun.run(emit)`` goes through the steps and hands each event to ``emit`` as it happens:
 
 1. ``turn_begin`` (turn_begin.py): the history Query and the begin transaction (claims, engine revision, quota);
-2. the model stream, read event by event in a child task (each blocking step in the I/O pool);
+2. the model stream, read on the event loop in a child task (turn_coalesce.py numbers and merges its deltas);
 3. ``turn_finish`` (turn_finish.py): the finish transaction (answer, releases, settlement), before ``TurnEnded``;
 4. for a new conversation, its title (titles.py).
 
 Stopping is cancelling. ``stop()`` cancels the child task reading the model: the stream is closed (Bedrock stops
-generating), and the turn stores what it has as ``stopped`` and ends normally. Cancelling the task running
-``run`` (the client went away) stores the same way, then lets the cancellation through.
+generating), and the turn stores what it has as ``stopped`` and ends normally (``interrupt()``, for a draining
+server, the same as ``interrupted``). Cancelling the task running ``run`` stores the same way, then lets the
+cancellation through. While the model streams, a heartbeat checkpoints the answer and renews the turn's lease
+(turn_checkpoints.py); storing the answer rides out a short DynamoDB outage (``CHAT_FINISH_RETRY_SECONDS``), then
+fails with ``answer_not_saved`` and leaves the turn to be recovered from its last checkpoint (turn_recovery.py).
 """
 
 import asyncio
+import contextlib
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from config.aio import io_pool, run_io
-from config.bedrock.client import ModelRequest, StreamStop, StreamUsage, TextDelta, model_backend
-from config.errors import ApplicationError
+from django.conf import settings
+from django.utils.translation import gettext_lazy as _
+
+from config.aio import run_io
+from config.bedrock.client import ModelRequest, StreamStop, StreamUsage, model_backend
+from config.errors import ApplicationError, UpstreamUnavailable
+from config.retrying import retry_while_unavailable
 from conversations.services.titles import conversation_title_generate
 from conversations.services.turn_begin import turn_begin
+from conversations.services.turn_checkpoints import turn_checkpoint, turn_lease_renew
+from conversations.services.turn_coalesce import Chunk, chunks_coalesced
 from conversations.services.turn_events import TitleChanged, TurnDelta, TurnEnded, TurnEvent, TurnStarted
 from conversations.services.turn_finish import turn_finish
 from conversations.services.turn_replay import turn_replay_events
-from conversations.services.turn_types import Turn, TurnOutcome, TurnReplay, TurnRequest
+from conversations.services.turn_types import Turn, TurnAttach, TurnOutcome, TurnReplay, TurnRequest
+
+logger = logging.getLogger(__name__)
 
 Emit = Callable[[TurnEvent], Awaitable[None]]
-
-_END = object()
 
 
 @dataclass
@@ -49,30 +60,23 @@ def _interrupted(turn: Turn) -> TurnOutcome:
     return TurnOutcome(status="error", error=turn.refusal) if turn.refusal else TurnOutcome(status="stopped")
 
 
-def _close_when_opened(opening: asyncio.Future) -> None:
-    if not opening.cancelled() and opening.exception() is None:
-        io_pool().submit(opening.result().close)
-
-
 async def _model_read(request: ModelRequest, emit: Emit, answer: _Answer) -> None:
-    """Read the model's stream into ``answer``, emitting each text delta; the stream is closed however this ends."""
-    opening = asyncio.ensure_future(run_io(model_backend().stream, request))
-    try:
-        stream = await asyncio.shield(opening)
-    except asyncio.CancelledError:
-        opening.add_done_callback(_close_when_opened)  # a stream that opens after a stop is closed at once
-        raise
-    try:
-        while (event := await run_io(next, stream, _END)) is not _END:
-            if isinstance(event, StreamStop):
+    """Read the model's stream into ``answer``, emitting its text as numbered chunks (coalesced while the process
+    is behind, ``CHAT_COALESCE_MAX_DELAY_MS``); the stream is closed however this ends, so a cancel (stop) makes
+    Bedrock stop generating. No thread waits here: the stream is read on the loop."""
+    reading = asyncio.current_task()
+    chunks = chunks_coalesced(model_backend().stream(request), max_delay=settings.CHAT_COALESCE_MAX_DELAY_MS / 1000)
+    async with contextlib.aclosing(chunks):
+        async for event in chunks:
+            if isinstance(event, Chunk):
+                answer.parts.append(event.text)
+                await emit(TurnDelta(text=event.text, index=event.index))
+                if reading.cancelling():  # a stop during emit: deliver it now, the next chunk may need no pause
+                    await asyncio.sleep(0)
+            elif isinstance(event, StreamStop):
                 answer.stop_reason = event.stop_reason
             elif isinstance(event, StreamUsage):
                 answer.usage = event
-            elif isinstance(event, TextDelta):
-                answer.parts.append(event.text)
-                await emit(TurnDelta(text=event.text, index=len(answer.parts) - 1))
-    finally:
-        await run_io(stream.close)  # closes the HTTP stream: Bedrock stops generating
 
 
 def _with_context(error: ApplicationError, **context: Any) -> ApplicationError:
@@ -80,27 +84,42 @@ def _with_context(error: ApplicationError, **context: Any) -> ApplicationError:
     return error
 
 
+def _answer_not_saved() -> ApplicationError:
+    return UpstreamUnavailable(
+        _("The answer could not be saved; it is kept as interrupted once storage is back. Read the conversation."),
+        code="answer_not_saved",
+    )
+
+
 class TurnRun:
-    """One turn of one connection. Errors are raised as ``ApplicationError`` (after whatever was begun is stored),
-    with ``conversationId`` and, once the answer exists, ``messageId`` in their ``extra``."""
+    """One turn. Errors are raised as ``ApplicationError`` (after whatever was begun is stored), with
+    ``conversationId`` and, once the answer exists, ``messageId`` in their ``extra``."""
 
     def __init__(self, request: TurnRequest) -> None:
         self.request = request
         self.stop_requested = False
+        self.stop_status = "stopped"
         self._reading: asyncio.Task | None = None
 
-    def stop(self) -> None:
-        """End the generation now; the answer so far is stored as ``stopped`` and ``TurnEnded`` still follows."""
-        self.stop_requested = True
+    def stop(self, status: str = "stopped") -> None:
+        """End the generation now; the answer so far is stored as ``status`` and ``TurnEnded`` still follows."""
+        self.stop_requested, self.stop_status = True, status
         if self._reading is not None:
             self._reading.cancel()
 
-    async def run(self, emit: Emit) -> None:
+    def interrupt(self) -> None:
+        """Stop for a server shutting down: the answer so far is stored ``interrupted``."""
+        self.stop("interrupted")
+
+    async def run(self, emit: Emit) -> TurnAttach | None:
+        """Run the turn, emitting its events; a resend of a turn still running returns it to attach to instead."""
         begun = await self._begin()
+        if isinstance(begun, TurnAttach):
+            return begun
         if isinstance(begun, TurnReplay):
             for event in turn_replay_events(begun, engine_type=self.request.engine_type):
                 await emit(event)
-            return
+            return None
         turn, answer = begun, _Answer()
         ids = {
             "conversation_id": turn.conversation_id,
@@ -113,13 +132,14 @@ class TurnRun:
             if turn.refusal is not None:
                 raise turn.refusal
             await emit(TurnStarted(**ids))
-            outcome = answer.outcome("stopped" if await self._generated_stopped(turn, emit, answer) else "complete")
+            stopped = await self._generated_stopped(turn, emit, answer)
+            outcome = answer.outcome(self.stop_status if stopped else "complete")
         except ApplicationError as exc:
             outcome = answer.outcome("error", error=exc)
         except asyncio.CancelledError:
-            await run_io(turn_finish, turn=turn, outcome=answer.outcome("stopped"))
+            await self._finish(turn, answer.outcome(self.stop_status))
             raise
-        outcome = await run_io(turn_finish, turn=turn, outcome=outcome)
+        outcome = await self._finish(turn, outcome)
         if outcome.error is not None:
             raise _with_context(
                 outcome.error, conversationId=turn.conversation_id, messageId=turn.assistant_message_id
@@ -147,8 +167,22 @@ class TurnRun:
             )
             if title is not None:
                 await emit(TitleChanged(conversation_id=turn.conversation_id, title=title[0], source=title[1]))
+        return None
 
-    async def _begin(self) -> Turn | TurnReplay:
+    async def _finish(self, turn: Turn, outcome: TurnOutcome) -> TurnOutcome:
+        """``turn_finish``, retried through a short DynamoDB outage; after that, ``answer_not_saved`` (the turn's
+        lease then runs out and its next touch recovers it from the last checkpoint)."""
+        try:
+            return await retry_while_unavailable(
+                lambda: run_io(turn_finish, turn=turn, outcome=outcome), within=settings.CHAT_FINISH_RETRY_SECONDS
+            )
+        except Exception as exc:
+            logger.exception("the answer of turn %s could not be stored", turn.turn_id)
+            raise _with_context(
+                _answer_not_saved(), conversationId=turn.conversation_id, messageId=turn.assistant_message_id
+            ) from exc
+
+    async def _begin(self) -> Turn | TurnReplay | TurnAttach:
         """``turn_begin`` in the I/O pool. A cancel waits for it to end, so a begun turn is always finished."""
         begin = asyncio.ensure_future(run_io(turn_begin, request=self.request))
         try:
@@ -160,8 +194,9 @@ class TurnRun:
             raise
 
     async def _generated_stopped(self, turn: Turn, emit: Emit, answer: _Answer) -> bool:
-        """Read the model in a child task; True if ``stop()`` cancelled it."""
+        """Read the model in a child task, checkpointing beside it; True if ``stop()`` cancelled it."""
         self._reading = asyncio.create_task(_model_read(turn.model_request, emit, answer))
+        heartbeat = asyncio.create_task(_heartbeat(turn, answer))
         if self.stop_requested:
             self._reading.cancel()
         try:
@@ -170,4 +205,23 @@ class TurnRun:
             if asyncio.current_task().cancelling():
                 raise  # the whole turn is being cancelled, not just its generation
             return True
+        finally:
+            heartbeat.cancel()
         return False
+
+
+async def _heartbeat(turn: Turn, answer: _Answer) -> None:
+    """Checkpoint the answer every ``CHAT_CHECKPOINT_SECONDS`` while the model streams (which renews the turn's
+    lease), and renew the conversation's own lease once a third of it has passed."""
+    loop = asyncio.get_running_loop()
+    renewed = loop.time()
+    while True:
+        await asyncio.sleep(settings.CHAT_CHECKPOINT_SECONDS)
+        try:
+            if not await run_io(turn_checkpoint, turn=turn, content="".join(answer.parts)):
+                return  # the turn was recovered as dead: its answer is stored again when it ends
+            if loop.time() - renewed >= settings.CHAT_TURN_LEASE_SECONDS / 3:
+                renewed = loop.time()
+                await run_io(turn_lease_renew, turn=turn)
+        except Exception:
+            logger.warning("checkpointing turn %s failed; the next beat tries again", turn.turn_id, exc_info=True)

@@ -17,6 +17,7 @@ class TurnRequest:
     message: str
     conversation_id: str | None = None
     idempotency_key: str | None = None
+    conversation_new: bool = False  # the id was made up by the server just now: there is no history to read
 
 
 @dataclass(frozen=True)
@@ -51,11 +52,19 @@ class TurnReplay:
 
 
 @dataclass(frozen=True)
+class TurnAttach:
+    """An idempotent resend of a turn still generating (on any process): the sender follows that turn instead."""
+
+    conversation_id: str
+    turn_id: str
+
+
+@dataclass(frozen=True)
 class TurnOutcome:
     """How the answer ended, as it is stored: ``usage`` is estimated (``usage_estimated``) when the stream was cut
     before the model reported it; ``cost_usd`` and ``price_version`` come from the settlement."""
 
-    status: str = "complete"  # complete | stopped | error
+    status: str = "complete"  # complete | stopped | interrupted | error
     content: str = ""
     stop_reason: str | None = None
     usage: StreamUsage | None = None

@@ -43,6 +43,10 @@ def test_smoke_report_describes_the_machine_and_settings(smoke_report):
     assert machine["python"].startswith("3.")
     assert machine["packages"]["daphne"] and machine["packages"]["websockets"]
     assert report["settings"]["server_env_load"]["FAKE_MODEL_ANSWER_TOKENS"] == report["settings"]["load_tokens"]
+    long_env = report["streaming_under_load"]["shapes"]["long"]["server_env"]
+    assert long_env["FAKE_MODEL_ANSWER_TOKENS"] == report["settings"]["long_tokens"]
+    for key in ("load_average_at_start", "load_average_before_load", "load_average_after_load"):
+        assert len(machine[key]) == 3 and all(_number(x) for x in machine[key])
 
 
 @pytest.mark.server
@@ -56,18 +60,37 @@ def test_smoke_report_has_time_to_first_token_for_warm_and_cold_cache(smoke_repo
         assert all(_number(row["without_dynamodb"][key]) for key in ("p50_ms", "p95_ms", "p99_ms"))
 
 
+LEVEL_FIGURES = (
+    "tokens_per_s",
+    "chunks_per_s",
+    "first_chunk_p50_ms",
+    "first_chunk_p99_ms",
+    "gap_p99_ms",
+    "errors",
+    "dropped",
+    "cpu_seconds",
+    "cpu_s_per_1000_chunks",
+    "peak_rss_mib",
+)
+
+
 @pytest.mark.server
-def test_smoke_report_has_streaming_levels_against_the_relay(smoke_report):
+def test_smoke_report_has_both_answer_shapes_on_every_level_side_by_side_with_the_relay(smoke_report):
     report, _ = smoke_report
-    levels = report["streaming_under_load"]["levels"]
-    assert [level["streams"] for level in levels] == report["settings"]["levels"]
-    for level in levels:
-        for side in ("ours", "relay"):
-            figures = level[side]
-            assert figures["chunks"] > 0
-            assert _number(figures["chunks_per_s"]) and _number(figures["gap_p99_ms"])
-            assert _number(figures["errors"]) and _number(figures["dropped"])
-        assert _number(level["ratio"]["chunks_per_s"])
+    load = report["streaming_under_load"]
+    assert _number(load["standin"]["latency_ms"]) and "dynamodb_local" in load["standin"]["what"]
+    shapes = load["shapes"]
+    assert set(shapes) == {"short", "long"}
+    assert [level["streams"] for level in shapes["short"]["levels"]] == report["settings"]["levels"]
+    assert [level["streams"] for level in shapes["long"]["levels"]] == report["settings"]["long_levels"]
+    assert shapes["long"]["answer_tokens"] == report["settings"]["long_tokens"]
+    for shape in shapes.values():
+        for level in shape["levels"]:
+            for side in ("ours", "relay"):
+                figures = level[side]
+                assert figures["chunks"] > 0 and figures["tokens"] > 0
+                assert all(_number(figures[name]) for name in LEVEL_FIGURES), (side, figures)
+            assert _number(level["ratio"]["tokens_per_s"]) and _number(level["ratio"]["gap_p99_ms"])
 
 
 @pytest.mark.server
@@ -95,5 +118,5 @@ def test_smoke_report_has_list_latency_memory_and_targets(smoke_report):
         memory = report["memory_idle_sockets"][side]
         assert memory["sockets_open"] >= 1 and _number(memory["per_1000_sockets_mib"])
     statuses = {target["status"] for target in report["targets"]}
-    assert len(report["targets"]) == 6 and statuses <= {"met", "missed", "not measured"}
+    assert len(report["targets"]) == 17 and statuses <= {"met", "missed", "not measured", "reported"}
     assert "Targets" in stdout and "Report written to" in stdout

@@ -1,5 +1,6 @@
-"""Real local servers for the ``server``-marked tests: free loopback ports, moto_server subprocesses."""
+"""Real local servers for the ``server``-marked tests: free loopback ports, local DynamoDB subprocesses."""
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -33,19 +34,25 @@ def wait_for_http(url: str, process: subprocess.Popen, timeout: float = 60.0) ->
     raise AssertionError(f"{url} did not answer within {timeout} s")
 
 
-class MotoServer:
-    """``moto_server`` as its own process, recording into ``journal`` as ``make dev`` runs it."""
+class LocalDynamoDBServer:
+    """``manage.py dynamodb_local`` as its own process, as ``make dev`` runs it (``data`` = its ``--data``)."""
 
-    def __init__(self, journal: Path) -> None:
+    def __init__(self, data: Path | None = None, *, latency_ms: float = 0.0) -> None:
         self.port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
+        command = [sys.executable, "manage.py", "dynamodb_local", "--port", str(self.port)]
+        if data is not None:
+            command += ["--data", str(data)]
+        if latency_ms:
+            command += ["--latency-ms", str(latency_ms)]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-            env={**os.environ, "MOTO_RECORDER_FILEPATH": str(journal)},
+            command,
+            cwd=settings.BASE_DIR,
+            env=local_stack_env(self.endpoint),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        wait_for_http(f"{self.endpoint}/moto-api/data.json", self.process, timeout=30)
+        wait_for_http(f"{self.endpoint}/moto-api/data.json", self.process, timeout=60)
 
     def kill(self) -> None:
         """A hard kill: no chance to write anything on the way out."""
@@ -91,3 +98,117 @@ def manage(endpoint: str, *commands: str, timeout: float = 120.0) -> str:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
+
+
+class RedisServer:
+    """Debian's ``redis-server`` on a free loopback port, in memory only (no RDB/AOF files), stopped by the test."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while not self._answers():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"redis-server on port {self.port} did not start")
+            time.sleep(0.05)
+
+    def _answers(self) -> bool:
+        try:
+            return self.command("PING") == b"+PONG"
+        except OSError:
+            return False
+
+    def command(self, *words: str) -> bytes:
+        """One inline command, its first reply line (enough for PING and FLUSHALL)."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=2) as sock:
+            sock.sendall((" ".join(words) + "\r\n").encode())
+            return sock.recv(1024).split(b"\r\n")[0]
+
+    def flush(self) -> None:
+        assert self.command("FLUSHALL") == b"+OK"
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=5)
+
+
+class CuttableProxy:
+    """A TCP forwarder on a free loopback port in front of ``upstream_port``: ``cut()`` drops every connection and
+    refuses new ones (the network to DynamoDB is gone), ``restore()`` lets them through again."""
+
+    def __init__(self, upstream_port: int) -> None:
+        import threading
+
+        self.upstream_port = upstream_port
+        self.port = free_port()
+        self._open: set[socket.socket] = set()
+        self._lock = threading.Lock()
+        self._cut = threading.Event()
+        self._closed = threading.Event()
+        self._listener = socket.create_server(("127.0.0.1", self.port))
+        self._listener.settimeout(0.2)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import threading
+
+        while not self._closed.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            if self._cut.is_set():
+                client.close()
+                continue
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.upstream_port), timeout=5)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._open.update((client, upstream))
+            for source, target in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(source, target), daemon=True).start()
+
+    def _pipe(self, source: socket.socket, target: socket.socket) -> None:
+        try:
+            with contextlib.suppress(OSError):
+                while data := source.recv(65536):
+                    target.sendall(data)
+        finally:
+            for sock in (source, target):
+                with self._lock:
+                    self._open.discard(sock)
+                sock.close()
+
+    def _drop_all(self) -> None:
+        with self._lock:
+            sockets, self._open = list(self._open), set()
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+    def cut(self) -> None:
+        self._cut.set()
+        self._drop_all()
+
+    def restore(self) -> None:
+        self._cut.clear()
+
+    def close(self) -> None:
+        self._closed.set()
+        self._cut.set()
+        self._listener.close()
+        self._drop_all()

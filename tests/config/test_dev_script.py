@@ -79,7 +79,7 @@ def test_dev_script_serves_health_and_admin_then_ctrl_c_stops_everything(tmp_pat
             log.seek(0)
             raise AssertionError(log.read()) from None
         started.update(descendants(script.pid))
-        assert any("moto.server" in command and str(moto_port) in command for command in started.values())
+        assert any("dynamodb_local" in command and str(moto_port) in command for command in started.values())
         assert any("runserver" in command and str(port) in command for command in started.values())
 
         os.killpg(script.pid, signal.SIGINT)  # what Ctrl-C sends to the terminal's foreground process group

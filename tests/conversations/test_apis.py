@@ -185,7 +185,9 @@ class TestCreate:
         [
             ({"conversationId": "a#b"}, "conversationId"),
             ({"conversationId": "x" * 129}, "conversationId"),
+            ({"conversationId": 12}, "conversationId"),  # a number is not an id, as on the WebSocket
             ({"title": "t" * 201}, "title"),
+            ({"title": 5}, "title"),
             ({"messages": [{"role": "system", "content": "x"}]}, "messages"),
             ({"messages": [{"content": "no role"}]}, "messages"),
             ({"messages": "not a list"}, "messages"),
@@ -194,7 +196,7 @@ class TestCreate:
     def test_validation(self, client, as_alice, body, field):
         response = post(client, body, as_alice)
         assert response.status_code == 400
-        assert response.json()["code"] == "invalid"
+        assert response.json()["code"] == ("invalid_conversation_id" if field == "conversationId" else "invalid")
         assert field in response.json()["fields"]
 
     def test_an_imported_message_is_cut_to_one_dynamodb_item(self, client, as_alice, settings):
@@ -358,4 +360,36 @@ def test_other_methods_are_405_with_allow(client, as_alice):
     assert response.status_code == 405
     assert response.json()["code"] == "method_not_allowed"
     assert response["Allow"] == "GET, PATCH, DELETE, HEAD, OPTIONS"
-    assert client.delete("/api/conversations", headers=as_alice).status_code == 405
+    assert client.put("/api/conversations", {}, content_type="application/json", headers=as_alice).status_code == 405
+
+
+class TestDeleteAll:
+    def test_deletes_every_conversation_of_the_caller_in_batches_and_says_how_many(
+        self, client, as_alice, as_bob, monkeypatch
+    ):
+        from conversations.models import Feedback
+        from conversations.services import conversations as conversation_services
+        from conversations.services import feedback_set
+        from tests.factories import conversation_make, message_make
+
+        monkeypatch.setattr(conversation_services, "CONVERSATION_DELETE_BATCH", 2)  # 5 heads: 3 batches
+        for number in range(5):
+            conversation_make(user_id=ALICE, conversation_id=f"a{number}")
+            reply = message_make(user_id=ALICE, conversation_id=f"a{number}", role="assistant", engine_type="11")
+            feedback_set(user_id=ALICE, conversation_id=f"a{number}", message_id=reply.message_id, rating="up")
+        conversation_make(user_id=BOB, conversation_id="a0")
+        message_make(user_id=BOB, conversation_id="a0")
+
+        response = client.delete("/api/conversations", headers=as_alice)
+
+        assert response.status_code == 200
+        assert response.json() == {"message": "Conversations deleted", "deleted": 5}
+        assert list(Conversation.query(ALICE)) == []
+        assert all(stored_messages(ALICE, f"a{number}") == [] for number in range(5))
+        assert all(list(Feedback.query(message_key(ALICE, f"a{number}"))) == [] for number in range(5))
+        assert [c.conversation_id for c in Conversation.query(BOB)] == ["a0"]
+        assert stored_messages(BOB, "a0") == [("user", "hi")]
+        assert client.delete("/api/conversations", headers=as_alice).json()["deleted"] == 0
+
+    def test_anonymous_is_401(self, client):
+        assert client.delete("/api/conversations").status_code == 401

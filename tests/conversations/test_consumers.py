@@ -54,7 +54,7 @@ async def test_turn_streams_in_protocol_order_and_persists_both_messages(user, e
     assert "".join(c["chunk"] for c in chunks) == "Bonds are loans."
     assert end["engine"] == "11" and end["conversationId"] == CONVERSATION
     assert end["total_chunks"] == 3 and end["response_length"] == len("Bonds are loans.")
-    assert end["message"] == "응답 생성이 완료되었습니다."
+    assert end["message"] == "The answer is complete."  # English by default; Korean: tests/test_i18n.py
     assert end["stopped"] is False and end["status"] == "complete" and end["stopReason"] == "end_turn"
     assert end["usage"] == {
         "inputTokens": 120,
@@ -125,7 +125,7 @@ async def test_stop_closes_the_model_stream_and_saves_the_partial_answer(user, e
 
     end = frames[-1]
     assert end["stopped"] is True and end["status"] == "stopped"
-    assert end["message"] == "응답 생성이 중지되었습니다."
+    assert end["message"] == "The answer was stopped."
     partial = "".join(f["chunk"] for f in frames if f["type"] == "ai_chunk")
     assert partial.startswith("Partial ") and "finished." not in partial
     assert end["response_length"] == len(partial) and end["usage"]["estimated"] is True
@@ -141,7 +141,10 @@ async def test_stop_closes_the_model_stream_and_saves_the_partial_answer(user, e
     await ws.disconnect()
 
 
-async def test_disconnect_mid_stream_stops_and_saves_the_partial(user, engine, fake_bedrock):
+async def test_disconnect_mid_stream_with_the_stop_setting_stops_and_saves_the_partial(
+    user, engine, fake_bedrock, settings
+):
+    settings.CHAT_ON_DISCONNECT = "stop"
     raw = fake_bedrock.stream(answer("Half ", "an ", "answer ", "lost."), hold_after=3)
     ws = await ws_connect(user)
     await ws.send_json_to(send_frame())
@@ -155,8 +158,8 @@ async def test_disconnect_mid_stream_stops_and_saves_the_partial(user, engine, f
     assert conversation.active_turn_id is None
 
 
-async def test_disconnect_with_finish_setting_completes_the_answer(user, engine, settings):
-    settings.CHAT_ON_DISCONNECT = "finish"
+async def test_disconnect_by_default_completes_and_bills_the_answer(user, engine, settings):
+    assert settings.CHAT_ON_DISCONNECT == "finish"
     settings.FAKE_MODEL_DELAY_SECONDS = 0.005
     ws = await ws_connect(user)
     await ws.send_json_to(send_frame())
@@ -167,6 +170,9 @@ async def test_disconnect_with_finish_setting_completes_the_answer(user, engine,
         lambda: len(stored(user)) == 2 and stored(user)[1].status == "complete" and stored(user)
     )
     assert "What is a bond?" in reply.content
+    assert reply.output_tokens > 0 and reply.cost_usd is not None
+    conversation = await sync_to_async(Conversation.get)(owner_id(user), CONVERSATION)
+    assert conversation.active_turn_id is None
 
 
 async def test_resend_of_a_finished_message_is_replayed_without_a_second_generation(user, engine, fake_bedrock):
@@ -191,18 +197,21 @@ async def test_resend_of_a_finished_message_is_replayed_without_a_second_generat
     await ws.disconnect()
 
 
-async def test_resend_while_running_is_refused(user, engine, fake_bedrock):
+async def test_resend_while_running_on_the_same_socket_follows_the_running_turn(user, engine, fake_bedrock):
     raw = fake_bedrock.stream(answer("Slow ", "answer."), hold_after=2)
     ws = await ws_connect(user)
     await ws.send_json_to(send_frame(idempotencyKey="dup"))
-    await frames_until(ws, "ai_chunk")  # the stream now holds after its first delta
+    first = await frames_until(ws, "ai_chunk")  # the stream now holds after its first delta
     await ws.send_json_to(send_frame(idempotencyKey="dup"))
-    error = await ws.receive_json_from(timeout=20)
-    assert error["type"] == "error" and error["code"] == "turn_in_progress" and error["retryable"] is True
+    resumed = await frames_until(ws, "ai_start")
+    assert resumed[-1]["resumed"] is True and resumed[-1]["messageId"] == first[0]["messageId"]
     raw.resume()
     frames = await frames_until(ws, "chat_end")
-    assert frames[-1]["status"] == "complete"
+    chunks = [f for f in frames if f["type"] == "ai_chunk"]  # from the first chunk again, as resume -1 does
+    assert [c["chunk_index"] for c in chunks] == list(range(len(chunks)))  # each chunk once, in order
+    assert frames[-1]["status"] == "complete" and "".join(c["chunk"] for c in chunks) == "Slow answer."
     assert len(fake_bedrock.requests("ConverseStream")) == 1
+    assert len(await stored_async(user)) == 2
     await ws.disconnect()
 
 
@@ -397,7 +406,7 @@ async def test_clear_history_deletes_the_messages(user, engine):
     await frames_until(ws, "title")
     await ws.send_json_to({"action": "clearHistory", "conversationId": CONVERSATION})
     cleared = await ws.receive_json_from(timeout=20)
-    assert cleared["type"] == "history_cleared" and cleared["message"] == "대화 기록이 초기화되었습니다."
+    assert cleared["type"] == "history_cleared" and cleared["message"] == "The conversation history was cleared."
     assert await stored_async(user) == []
     await ws.disconnect()
 

@@ -310,3 +310,17 @@ def test_history_lists_every_change_with_who_and_what(client, editor, engine):
     assert "Changed Name." in page
     assert "Added knowledge file “style.txt”." in page
     assert page.count("editor") >= 2
+
+
+def test_retention_days_is_edited_in_the_admin_and_refused_out_of_range(client, editor, engine):
+    client.force_login(editor)
+    assert 'name="retention_days"' in client.get(url("change", "11")).content.decode()
+    response = client.post(url("change", "11"), change_data(engine, retention_days="30"))
+    assert response.status_code == 302
+    assert EngineType.get("11").retention_days == 30
+    [entry] = log_entries("11")
+    assert json.loads(entry.change_message) == [{"changed": {"fields": ["Retention (days)"]}}]
+
+    refused = client.post(url("change", "11"), change_data(EngineType.get("11"), retention_days="-1"))
+    assert refused.status_code == 200 and "greater than or equal to 0" in refused.content.decode()
+    assert EngineType.get("11").retention_days == 30

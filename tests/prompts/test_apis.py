@@ -10,7 +10,7 @@ pytestmark = pytest.mark.django_db
 
 SECRET = "TOP-SECRET-INSTRUCTION"
 FILE_TEXT = "CONFIDENTIAL-KNOWLEDGE"
-PUBLIC_KEYS = {"promptId", "engineType", "name", "description"}
+PUBLIC_KEYS = {"promptId", "engineType", "name", "description", "retentionDays"}
 
 
 @pytest.fixture
@@ -45,7 +45,13 @@ class TestRead:
         assert response.status_code == 200
         assert response.json() == {
             "prompts": [
-                {"promptId": "11", "engineType": "11", "name": "금융", "description": "Financial press releases"}
+                {
+                    "promptId": "11",
+                    "engineType": "11",
+                    "name": "금융",
+                    "description": "Financial press releases",
+                    "retentionDays": 0,
+                }
             ]
         }
 

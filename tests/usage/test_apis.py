@@ -184,3 +184,18 @@ def test_polling_is_not_throttled(user, alice_usage, settings):
     client = client_for(user)
     statuses = {client.get(f"/api/usage/{alice_usage}/11").status_code for _ in range(20)}
     assert statuses == {200}
+
+
+def test_an_engine_alias_reads_the_real_engine_record(user, alice_usage, settings):
+    settings.USAGE_ENGINE_ALIASES = {"C1": "11", "C2": "22"}
+    one = client_for(user).get(f"/api/usage/{alice_usage}/C1").json()["data"]
+    assert (one["engineType"], one["totalTokens"], one["messageCount"]) == ("11", 1_384, 1)
+    two = client_for(user).get(f"/api/usage/{alice_usage}/C2").json()["data"]
+    assert (two["engineType"], two["totalTokens"]) == ("22", 30)
+    update = client_for(user).post(f"/api/usage/{alice_usage}/C1", {}, format="json").json()
+    assert update["usage"]["totalTokens"] == 1_384
+
+
+def test_without_an_alias_an_unknown_id_still_reads_as_zeros(user, alice_usage, settings):
+    settings.USAGE_ENGINE_ALIASES = {}
+    assert client_for(user).get(f"/api/usage/{alice_usage}/C1").json()["data"]["totalTokens"] == 0

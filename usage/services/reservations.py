@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 from pynamodb.expressions.condition import Condition
 
 from config.clock import iso_z, utcnow
@@ -31,7 +32,7 @@ _RESERVATION_RETENTION = timedelta(days=40)
 
 
 def quota_busy() -> RateLimited:
-    return RateLimited("Too many sends at once; try again in a moment.", code="quota_busy")
+    return RateLimited(_("Too many sends at once; try again in a moment."), code="quota_busy")
 
 
 @dataclass(frozen=True)
@@ -70,9 +71,9 @@ def _refusal(*, user_id: str, bucket: str, limit: int, item: MonthlyUsage | None
         extra["engineType"] = bucket.split("#", 1)[1]
     logger.info("quota refused user=%s bucket=%s limit=%s allocated=%s", user_id, bucket, limit, allocated)
     return QuotaExceeded(
-        "Your monthly token allowance is used up."
+        _("Your monthly token allowance is used up.")
         if scope == "month"
-        else "Your monthly token allowance for this engine type is used up.",
+        else _("Your monthly token allowance for this engine type is used up."),
         limit=limit,
         used=used,
         remaining=max(0, limit - allocated),

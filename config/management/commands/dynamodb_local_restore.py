@@ -1,15 +1,16 @@
-"""``manage.py dynamodb_local_restore``: load the previous run's data into a fresh local moto server (make dev)."""
+"""``manage.py dynamodb_local_restore``: load saved data into a freshly started bare ``moto_server``.
+
+``manage.py dynamodb_local --data DIR`` (make dev) restores by itself; this is for a moto server started otherwise.
+"""
 
 from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from config.dynamodb.local_server import JOURNAL_NAME, SNAPSHOT_NAME
 from config.dynamodb.local_store import LocalDynamoDBError, restore
 from config.env import env_str
-
-SNAPSHOT_NAME = "dynamodb-snapshot.jsonl"
-JOURNAL_NAME = "dynamodb-journal.jsonl"
 
 
 class Command(BaseCommand):

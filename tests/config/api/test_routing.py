@@ -30,7 +30,7 @@ def test_head_is_served_by_the_get_operation(client, cognito):
 def test_options_names_every_method_of_the_url(client, cognito):
     response = client.options("/api/conversations", headers=cognito.headers())
     assert response.status_code == 200
-    assert response["Allow"] == "GET, POST, HEAD, OPTIONS"
+    assert response["Allow"] == "GET, POST, DELETE, HEAD, OPTIONS"
 
 
 def test_post_and_put_of_an_engine_type_are_one_operation_on_one_url(client, cognito):

@@ -1,6 +1,6 @@
-"""The offline fake model: deterministic Markdown, delays, fixed-size answers, close, error triggers."""
+"""The offline fake model: deterministic Markdown, async delays, fixed-size answers, cancel/close, error triggers."""
 
-import threading
+import asyncio
 
 import pytest
 
@@ -26,6 +26,15 @@ def make_request(question: str = "How do I *file* taxes?", **overrides) -> Model
     return ModelRequest(**{**fields, **overrides})
 
 
+def collect(stream) -> list:
+    """Every event of an async stream, read on a loop of its own."""
+
+    async def read():
+        return [event async for event in stream]
+
+    return asyncio.run(read())
+
+
 def deltas(events) -> list[str]:
     return [e.text for e in events if isinstance(e, TextDelta)]
 
@@ -37,8 +46,8 @@ def test_the_test_settings_select_the_fake():
 def test_answer_is_deterministic_readable_markdown():
     request = make_request()
 
-    first = list(FakeModel().stream(request))
-    second = list(FakeModel().stream(request))
+    first = collect(FakeModel().stream(request))
+    second = collect(FakeModel().stream(request))
 
     assert deltas(first) == deltas(second)
     text = "".join(deltas(first))
@@ -52,7 +61,7 @@ def test_answer_is_deterministic_readable_markdown():
 
 
 def test_answer_is_streamed_word_by_word():
-    events = list(FakeModel().stream(make_request()))
+    events = collect(FakeModel().stream(make_request()))
 
     words = deltas(events)
     assert len(words) > 20
@@ -62,7 +71,7 @@ def test_answer_is_streamed_word_by_word():
 def test_stream_ends_with_stop_and_estimated_usage():
     request = make_request()
 
-    events = list(FakeModel().stream(request))
+    events = collect(FakeModel().stream(request))
 
     assert events[-2] == StreamStop("end_turn")
     usage = events[-1]
@@ -73,7 +82,7 @@ def test_stream_ends_with_stop_and_estimated_usage():
 
 
 def test_max_tokens_cuts_the_answer():
-    events = list(FakeModel().stream(make_request(max_tokens=5)))
+    events = collect(FakeModel().stream(make_request(max_tokens=5)))
 
     assert len(deltas(events)) == 5
     assert StreamStop("max_tokens") in events
@@ -83,87 +92,70 @@ def test_max_tokens_cuts_the_answer():
 def test_fixed_token_mode_streams_exactly_n_tokens(settings):
     settings.FAKE_MODEL_ANSWER_TOKENS = 250
 
-    events = list(FakeModel().stream(make_request()))
+    events = collect(FakeModel().stream(make_request()))
 
     assert len(deltas(events)) == 250
     assert events[-1].output_tokens == 250
     assert events[-2] == StreamStop("end_turn")
 
 
-class PausesRecorded(threading.Event):
-    """The stream's close signal, recording each pause the stream waits on it instead of waiting."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.pauses: list[float] = []
-
-    def wait(self, timeout: float | None = None) -> bool:
-        self.pauses.append(timeout)
-        return self.is_set()
-
-
-def test_delay_between_tokens_and_before_the_first(settings):
+def test_delay_between_tokens_and_before_the_first(settings, monkeypatch):
     settings.FAKE_MODEL_ANSWER_TOKENS = 6
     settings.FAKE_MODEL_DELAY_SECONDS = 0.02
     settings.FAKE_MODEL_FIRST_TOKEN_DELAY_SECONDS = 0.1
-    stream = FakeModel().stream(make_request())
-    stream._closed = pauses = PausesRecorded()
+    pauses = []
 
-    next(stream)
-    assert pauses.pauses == [0.1]
-    list(stream)
+    async def recorded_sleep(seconds):  # the pauses are asyncio sleeps: no thread waits for a token
+        pauses.append(seconds)
 
-    assert pauses.pauses == [0.1] + [0.02] * 5
+    monkeypatch.setattr("config.bedrock.fake.asyncio.sleep", recorded_sleep)
+
+    assert len(deltas(collect(FakeModel().stream(make_request())))) == 6
+    assert pauses == [0.1] + [0.02] * 5
 
 
-def test_close_from_another_thread_interrupts_the_delay(settings):
+async def test_cancelling_the_reader_ends_the_stream_in_its_pause(settings):
     settings.FAKE_MODEL_DELAY_SECONDS = 30.0
     stream = FakeModel().stream(make_request())
-    assert isinstance(next(stream), TextDelta)  # no delay before the first token
-    received = []
-    reader = threading.Thread(target=lambda: received.extend(stream))
-    reader.start()
+    assert isinstance(await anext(stream), TextDelta)  # no delay before the first token
+    reader = asyncio.create_task(anext(stream))
+    await asyncio.sleep(0)
 
-    stream.close()
-    reader.join(5)
+    reader.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await reader
 
-    assert not reader.is_alive()
-    assert received == []
-    assert list(stream) == []
+    assert [event async for event in stream] == []  # a cancelled generator is finished
 
 
-def test_close_between_tokens_ends_the_stream():
+async def test_aclose_between_tokens_ends_the_stream():
     stream = FakeModel().stream(make_request())
-    next(stream)
-    next(stream)
+    await anext(stream)
+    await anext(stream)
 
-    stream.close()
+    await stream.aclose()
 
-    assert list(stream) == []
-
-
-def test_context_manager_closes_on_early_exit():
-    with FakeModel().stream(make_request()) as stream:
-        next(stream)
-
-    assert list(stream) == []
+    assert [event async for event in stream] == []
 
 
 def test_error_trigger_raises_mid_stream():
     received = []
 
-    with pytest.raises(ModelError) as caught:
-        for event in FakeModel().stream(make_request("please fail [fake:error] now")):
+    async def read():
+        async for event in FakeModel().stream(make_request("please fail [fake:error] now")):
             received.append(event)
+
+    with pytest.raises(ModelError) as caught:
+        asyncio.run(read())
 
     assert len(received) == 3
     assert all(isinstance(e, TextDelta) for e in received)
     assert caught.value.code == "model_error"
 
 
-def test_throttle_trigger_fails_before_the_stream():
+def test_throttle_trigger_fails_before_the_first_token():
     with pytest.raises(ModelError) as caught:
-        FakeModel().stream(make_request("[fake:throttle]"))
+        collect(FakeModel().stream(make_request("[fake:throttle]")))
 
     assert caught.value.code == "model_throttled"
     assert caught.value.retryable is True

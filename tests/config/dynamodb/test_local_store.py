@@ -1,4 +1,5 @@
-"""Local DynamoDB data survives restarts of moto (snapshot + moto's request journal, config/dynamodb/local_store.py)."""
+"""Local DynamoDB data survives restarts of ``manage.py dynamodb_local --data`` (snapshot + moto's request journal,
+config/dynamodb/local_store.py)."""
 
 import base64
 import json
@@ -8,7 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from config.dynamodb.local_store import journal_requests
-from tests.config.local_servers import MotoServer, manage
+from tests.config.local_servers import LocalDynamoDBServer, manage
 
 PREFIX = "chat-"  # the local settings' table prefix (the subprocesses run with them)
 
@@ -90,26 +91,23 @@ def engine_types(server):
 def test_local_data_survives_hard_kills_and_restarts_without_applying_anything_twice(tmp_path):
     journal = tmp_path / "dynamodb-journal.jsonl"
 
-    first = MotoServer(journal)
+    first = LocalDynamoDBServer(tmp_path)  # nothing saved yet: starts journaling
     try:
-        restore(first, tmp_path)  # nothing saved yet: starts journaling
         manage(first.endpoint, "create_tables", "seed")
         add_tokens(first, 5)
     finally:
         first.kill()  # not even a clean shutdown
 
-    second = MotoServer(journal)
+    second = LocalDynamoDBServer(tmp_path)  # restores before its port opens
     try:
-        restore(second, tmp_path)
         assert engine_types(second) == {"11": "금융 보도자료", "22": "기업 보도자료"}
         assert total_tokens(second) == 5
         add_tokens(second, 2)
     finally:
         second.stop()
 
-    third = MotoServer(journal)
+    third = LocalDynamoDBServer(tmp_path)  # restores before its port opens
     try:
-        restore(third, tmp_path)
         assert total_tokens(third) == 7  # each ADD applied once: the snapshot plus the last session's journal
         assert "All tables match the models." in manage(third.endpoint, "create_tables --check")
         with pytest.raises(CommandError, match="already holds tables"):
@@ -119,9 +117,8 @@ def test_local_data_survives_hard_kills_and_restarts_without_applying_anything_t
         third.kill()
     third_session = journal.read_bytes()
 
-    fourth = MotoServer(journal)
+    fourth = LocalDynamoDBServer(tmp_path)  # restores before its port opens
     try:
-        restore(fourth, tmp_path)
         assert total_tokens(fourth) == 8
     finally:
         fourth.kill()
@@ -129,9 +126,8 @@ def test_local_data_survives_hard_kills_and_restarts_without_applying_anything_t
     # As if the last start had crashed after writing its snapshot but before emptying the journal: the journal
     # is already part of the snapshot, and the next start must not replay it.
     journal.write_bytes(third_session)
-    fifth = MotoServer(journal)
+    fifth = LocalDynamoDBServer(tmp_path)  # restores before its port opens
     try:
-        restore(fifth, tmp_path)
         assert total_tokens(fifth) == 8
         assert engine_types(fifth) == {"11": "금융 보도자료", "22": "기업 보도자료"}
     finally:

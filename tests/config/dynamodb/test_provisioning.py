@@ -4,7 +4,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from config.dynamodb.tables import all_models, connection
-from conversations.models import Conversation, IdempotencyRecord
+from conversations.models import Conversation, Feedback, IdempotencyRecord, Message
 from prompts.models import EngineType
 
 
@@ -123,6 +123,25 @@ def test_ttl_switched_off_is_drift_and_is_switched_back_on(client):
 
     output, _ = run_failing("--check")
     assert "TTL is disabled" in output
+
+    assert "enabled TTL on expires_at" in run()
+    assert "All tables match the models." in run("--check")
+
+
+@pytest.mark.parametrize("model", [Conversation, Message, Feedback], ids=lambda m: m.__name__)
+def test_retention_ttl_is_enabled_on_conversations_messages_and_feedback_and_drift_is_reported(client, model):
+    name = model.Meta.table_name
+    ttl = client.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+    assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", "expires_at")
+
+    client.update_time_to_live(
+        TableName=name, TimeToLiveSpecification={"Enabled": False, "AttributeName": "expires_at"}
+    )
+    output, _ = run_failing("--check")
+    assert (
+        f"{name}: DRIFT" in output
+        and "TTL is disabled on expires_at; the model expects it enabled on expires_at" in output
+    )
 
     assert "enabled TTL on expires_at" in run()
     assert "All tables match the models." in run("--check")

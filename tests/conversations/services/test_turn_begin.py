@@ -4,7 +4,6 @@ import asyncio
 
 import pytest
 
-from config.clock import utcnow
 from config.errors import Conflict, RateLimited
 from conversations.models import ActiveGenerations, Conversation, IdempotencyRecord
 from conversations.services import TurnRequest, TurnRun
@@ -82,15 +81,17 @@ def test_a_user_with_all_slots_taken_is_refused(settings):
     assert refused.value.code == "too_many_generations"
 
 
-def test_expired_conversation_lease_is_taken_over():
+def test_a_dead_turns_conversation_is_recovered_then_taken_over(frozen_time, settings):
     finished(conversation_id="c1", idempotency_key="k1")
-    Conversation.get("local:1", "c1").update(
-        actions=[Conversation.active_turn_id.set("crashed"), Conversation.active_turn_expires_at.set(utcnow())],
-        add_version_condition=False,
-    )
-    turn = turn_begin(request=request(conversation_id="c1", idempotency_key="k2"))
+    dead = turn_begin(request=request(conversation_id="c1", idempotency_key="k2"))  # its worker then dies
+    frozen_time.shift(settings.CHAT_TURN_LEASE_SECONDS + 1)
+
+    turn = turn_begin(request=request(conversation_id="c1", idempotency_key="k3"))
+
     assert Conversation.get("local:1", "c1").active_turn_id == turn.turn_id
     assert turn.model_request.messages[0] == {"role": "user", "text": "Hello?"}  # the first exchange is history
+    assert IdempotencyRecord.get("local:1#k2").status == "interrupted"
+    assert dead.slot not in ActiveGenerations.get("local:1").turns
 
 
 def test_an_engine_type_changed_since_this_process_saw_it_is_read_again():

@@ -170,7 +170,8 @@ def test_a_stop_while_the_model_streams_closes_the_stream_and_ends_the_turn_norm
 
 
 def test_cancelling_the_run_stores_the_partial_answer_and_lets_the_cancel_through(fake_bedrock):
-    raw = fake_bedrock.stream(answer("Half ", "an ", "answer ", "lost."), hold_after=3)
+    # Held after the first delta: frames already read go out without a pause, so the cancel lands here.
+    raw = fake_bedrock.stream(answer("Half ", "an ", "answer ", "lost."), hold_after=2)
 
     async def cancelled_mid_stream():
         first_delta = asyncio.Event()
