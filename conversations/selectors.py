@@ -7,6 +7,7 @@ days, and moto never does.
 import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 from django.utils.translation import gettext_lazy as _
 
@@ -53,19 +54,21 @@ def conversation_list(
     *, user_id: str, engine_type: str | None = None, limit: int = 50, cursor: str | None = None
 ) -> Page:
     """A user's conversations (of one engine type, if given), most recently updated first."""
+    return page_from(_conversations_query(user_id=user_id, engine_type=engine_type, cursor=cursor, limit=limit), limit)
+
+
+def _conversations_query(*, user_id: str, engine_type: str | None, cursor: str | None, **query: Any):
+    """The live conversations of the user (of one engine type), newest first, from a cursor of the same list."""
     live = _live(Conversation, utcnow())
     if engine_type:
         key = user_engine_key(user_id, engine_type)
         start = start_key_decode(cursor, partition=("user_engine", key))
-        results = Conversation.by_user_engine.query(
-            key, scan_index_forward=False, limit=limit, last_evaluated_key=start, filter_condition=live
-        )
+        index = Conversation.by_user_engine
     else:
+        key = user_id
         start = start_key_decode(cursor, partition=("user_id", user_id), foreign="user_engine")
-        results = Conversation.by_user.query(
-            user_id, scan_index_forward=False, limit=limit, last_evaluated_key=start, filter_condition=live
-        )
-    return page_from(results, limit)
+        index = Conversation.by_user
+    return index.query(key, scan_index_forward=False, last_evaluated_key=start, filter_condition=live, **query)
 
 
 def title_normalise(text: str) -> str:
@@ -86,22 +89,7 @@ def conversation_search(
     table's DynamoDB stream (docs/data-model.md).
     """
     needle = title_normalise(text)
-    live = _live(Conversation, utcnow())
-    if engine_type:
-        key = user_engine_key(user_id, engine_type)
-        start = start_key_decode(cursor, partition=("user_engine", key))
-        results = Conversation.by_user_engine.query(
-            key, scan_index_forward=False, last_evaluated_key=start, filter_condition=live, page_size=SEARCH_QUERY_PAGE
-        )
-    else:
-        start = start_key_decode(cursor, partition=("user_id", user_id), foreign="user_engine")
-        results = Conversation.by_user.query(
-            user_id,
-            scan_index_forward=False,
-            last_evaluated_key=start,
-            filter_condition=live,
-            page_size=SEARCH_QUERY_PAGE,
-        )
+    results = _conversations_query(user_id=user_id, engine_type=engine_type, cursor=cursor, page_size=SEARCH_QUERY_PAGE)
     matches: list[Conversation] = []
     for read, conversation in enumerate(results, 1):
         if needle in title_normalise(conversation.title or ""):

@@ -31,7 +31,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from config.bedrock.converse import as_model_error, converse_params, usage_from
+from config.bedrock.converse import as_model_error, client_options, converse_params, usage_from
 from config.bedrock.events import (
     MODEL_ERROR_CODES,
     ModelBackend,
@@ -79,13 +79,7 @@ def bedrock_client():
                 _client = boto3.session.Session().client(
                     "bedrock-runtime",
                     region_name=settings.BEDROCK_REGION,
-                    config=Config(
-                        max_pool_connections=settings.BEDROCK_MAX_CONCURRENCY,
-                        connect_timeout=settings.BEDROCK_CONNECT_TIMEOUT_SECONDS,
-                        read_timeout=settings.BEDROCK_READ_TIMEOUT_SECONDS,
-                        retries={"mode": settings.BEDROCK_RETRY_MODE, "max_attempts": settings.BEDROCK_MAX_RETRIES},
-                        tcp_keepalive=True,
-                    ),
+                    config=Config(**client_options()),
                 )
     return _client
 

@@ -22,6 +22,18 @@ from urllib3.exceptions import ReadTimeoutError as Urllib3ReadTimeoutError
 
 from config.bedrock.events import ModelError, ModelEvent, ModelRequest, StreamStop, StreamUsage, TextDelta, model_error
 
+
+def client_options() -> dict[str, Any]:
+    """The ``Config`` arguments of both bedrock-runtime clients (sync for Converse/CountTokens, async for streams)."""
+    return {
+        "max_pool_connections": settings.BEDROCK_MAX_CONCURRENCY,
+        "connect_timeout": settings.BEDROCK_CONNECT_TIMEOUT_SECONDS,
+        "read_timeout": settings.BEDROCK_READ_TIMEOUT_SECONDS,
+        "retries": {"mode": settings.BEDROCK_RETRY_MODE, "max_attempts": settings.BEDROCK_MAX_RETRIES},
+        "tcp_keepalive": True,
+    }
+
+
 # Errors Bedrock may send inside the stream that are worth a fresh attempt while nothing was delivered yet.
 STREAM_RETRYABLE_CODES = {"throttlingexception", "serviceunavailableexception", "internalserverexception"}
 

@@ -22,7 +22,7 @@ from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession
 from django.conf import settings
 
-from config.bedrock.converse import STREAM_RETRYABLE_CODES, as_model_error, error_code, normalize
+from config.bedrock.converse import STREAM_RETRYABLE_CODES, as_model_error, client_options, error_code, normalize
 from config.bedrock.events import ModelEvent
 
 logger = logging.getLogger(__name__)
@@ -60,13 +60,7 @@ async def _client_build(stack: contextlib.AsyncExitStack):
         bedrock_stream_session().create_client(
             "bedrock-runtime",
             region_name=settings.BEDROCK_REGION,
-            config=AioConfig(
-                max_pool_connections=settings.BEDROCK_MAX_CONCURRENCY,
-                connect_timeout=settings.BEDROCK_CONNECT_TIMEOUT_SECONDS,
-                read_timeout=settings.BEDROCK_READ_TIMEOUT_SECONDS,
-                retries={"mode": settings.BEDROCK_RETRY_MODE, "max_attempts": settings.BEDROCK_MAX_RETRIES},
-                tcp_keepalive=True,
-            ),
+            config=AioConfig(**client_options()),
         )
     )
 
