@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: dev test lint bench
+.PHONY: dev test test-redis lint bench
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,12 +20,15 @@ locale/%.mo: locale/%.po $(VENV)/.installed
 dev: $(VENV)/.installed $(CATALOGS)
 	PY=$(PY) bash scripts/dev.sh
 
-# The consumer tests run twice: on the in-memory Channels layer, then on a real redis-server (tests/conversations/conftest.py).
+# `make test-redis` runs the consumer tests again on a real redis-server (tests/conversations/conftest.py); it is
+# not part of `make test` yet: it hangs now and then in the event loop's shutdown (see issue 14's closing note).
 REDIS_LAYER_TESTS := tests/conversations/test_consumers.py tests/conversations/test_consumer_quota.py tests/conversations/test_resume.py
 
 test: $(VENV)/.installed $(CATALOGS)
 	$(PY) -m ruff check .
 	$(PY) -m pytest
+
+test-redis: $(VENV)/.installed $(CATALOGS)
 	CHAT_TEST_LAYER=redis $(PY) -m pytest -q $(REDIS_LAYER_TESTS)
 
 lint: $(VENV)/.installed
