@@ -20,6 +20,8 @@ import aiohttp
 from aiobotocore.awsrequest import AioAWSResponse
 from botocore.awsrequest import AWSResponse
 
+from config.bedrock.events import ModelRequest
+
 HOLD_POLL_SECONDS = 0.005
 WAIT_SECONDS = 30.0  # a guard against a hang, not a timing assertion: generous for a loaded machine
 
@@ -308,3 +310,16 @@ class _Body:
         pass
 
     release = close
+
+
+def make_request(**overrides) -> ModelRequest:
+    """A model request for the adapter tests; ``overrides`` replace its fields."""
+    fields = {
+        "model_id": "us.anthropic.claude-sonnet-4-20250514-v1:0",
+        "system_text": "You are the tax agent.",
+        "messages": [{"role": "user", "text": "How do I file?"}],
+        "max_tokens": 512,
+        "temperature": 0.4,
+        "top_p": 0.9,
+    }
+    return ModelRequest(**{**fields, **overrides})

@@ -5,26 +5,11 @@ import pytest
 from conversations.ids import message_key
 from conversations.models import Conversation, Message
 from conversations.services import conversation_create
+from tests.conversations.conftest import ALICE, BOB
 
 pytestmark = pytest.mark.django_db
 
-ALICE, BOB = "sub-alice", "sub-bob"
 CONV = "11_1732600000000"
-
-
-@pytest.fixture
-def as_alice(cognito):
-    return cognito.headers(sub=ALICE)
-
-
-@pytest.fixture
-def as_bob(cognito):
-    return cognito.headers(sub=BOB)
-
-
-@pytest.fixture
-def as_staff(cognito):
-    return cognito.headers(sub="sub-staff", groups=["admin"])
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ from urllib3.exceptions import ReadTimeoutError as Urllib3ReadTimeoutError
 from config.bedrock.client import (
     BedrockModel,
     ModelError,
-    ModelRequest,
     StreamUsage,
     bedrock_client,
     bedrock_client_reset,
@@ -22,18 +21,7 @@ from config.bedrock.client import (
 from config.bedrock.converse import as_model_error
 from config.bedrock.fake import FakeModel
 from config.errors import ApplicationError
-
-
-def make_request(**overrides) -> ModelRequest:
-    fields = {
-        "model_id": "us.anthropic.claude-sonnet-4-20250514-v1:0",
-        "system_text": "You are the tax agent.",
-        "messages": [{"role": "user", "text": "How do I file?"}],
-        "max_tokens": 512,
-        "temperature": 0.4,
-        "top_p": 0.9,
-    }
-    return ModelRequest(**{**fields, **overrides})
+from tests.bedrock_frames import make_request
 
 
 @pytest.mark.parametrize(

@@ -6,29 +6,18 @@ import asyncio
 
 import pytest
 
-from config.bedrock.client import ModelError, ModelRequest, StreamStop, StreamUsage, TextDelta, model_backend
+from config.bedrock.client import ModelError, StreamStop, StreamUsage, TextDelta, model_backend
 from config.bedrock.stream import bedrock_stream_client, bedrock_stream_client_close
 from tests.bedrock_frames import (
     answer,
     block_stop,
+    make_request,
     message_start,
     message_stop,
     metadata,
     stream_exception,
     text_delta,
 )
-
-
-def make_request(**overrides) -> ModelRequest:
-    fields = {
-        "model_id": "us.anthropic.claude-sonnet-4-20250514-v1:0",
-        "system_text": "You are the tax agent.",
-        "messages": [{"role": "user", "text": "How do I file?"}],
-        "max_tokens": 512,
-        "temperature": 0.4,
-        "top_p": 0.9,
-    }
-    return ModelRequest(**{**fields, **overrides})
 
 
 def texts(events) -> list[str]:
