@@ -73,31 +73,37 @@ def _stop(process: subprocess.Popen) -> None:
             process.wait(timeout=5)
 
 
-@contextlib.contextmanager
-def live_stack(tmp_path: Path, *, server: str = "daphne", **extra_env: str) -> Iterator[LiveStack]:
-    """``server="daphne"`` runs ``manage.py serve`` (daphne); ``"runserver"`` Django's (daphne) runserver,
-    which also serves static files with DEBUG on."""
-    moto_port, http_port = free_port(), free_port()
+def server_env(tmp_path: Path, *, dynamodb_port: int, **overrides: str) -> dict[str, str]:
+    """The environment of a server process under test: this machine's, less any project setting it could leak,
+    pointed at the test's local DynamoDB with fake credentials and the fake model."""
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("AWS_", "DJANGO_", "BEDROCK_", "CHAT_", "PYTEST"))
+        if not key.startswith(("AWS_", "DJANGO_", "BEDROCK_", "CHAT_", "PYTEST", "REDIS_", "FAKE_"))
     }
     env.update(
         DJANGO_SETTINGS_MODULE="config.settings.local",
-        DJANGO_DEBUG="1",
         DJANGO_DATABASE_PATH=str(tmp_path / "db.sqlite3"),
         DEV_VAR_DIR=str(tmp_path),
-        AWS_ENDPOINT_URL_DYNAMODB=f"http://127.0.0.1:{moto_port}",
+        AWS_ENDPOINT_URL_DYNAMODB=f"http://127.0.0.1:{dynamodb_port}",
         AWS_ACCESS_KEY_ID="testing",
         AWS_SECRET_ACCESS_KEY="testing",
         AWS_REGION="us-east-1",
         AWS_DEFAULT_REGION="us-east-1",
         DYNAMODB_TABLE_PREFIX="e2e-",
         BEDROCK_MODE="fake",
-        FAKE_MODEL_DELAY_SECONDS="0.002",
         PYTHONPATH=str(ROOT),
+        **overrides,
     )
+    return env
+
+
+@contextlib.contextmanager
+def live_stack(tmp_path: Path, *, server: str = "daphne", **extra_env: str) -> Iterator[LiveStack]:
+    """``server="daphne"`` runs ``manage.py serve`` (daphne); ``"runserver"`` Django's (daphne) runserver,
+    which also serves static files with DEBUG on."""
+    moto_port, http_port = free_port(), free_port()
+    env = server_env(tmp_path, dynamodb_port=moto_port, DJANGO_DEBUG="1", FAKE_MODEL_DELAY_SECONDS="0.002")
     env.update(extra_env)
     logs = tmp_path / "logs"
     logs.mkdir(exist_ok=True)
@@ -186,24 +192,10 @@ class LiveCluster:
             _wait_for(f"http://127.0.0.1:{moto_port}/moto-api/data.json", moto)
             self.proxy = CuttableProxy(moto_port)
             self.redis = RedisServer() if redis else None
-            self.env = {
-                key: value
-                for key, value in os.environ.items()
-                if not key.startswith(("AWS_", "DJANGO_", "BEDROCK_", "CHAT_", "PYTEST", "REDIS_", "FAKE_"))
-            }
-            self.env.update(
-                DJANGO_SETTINGS_MODULE="config.settings.local",
+            self.env = server_env(
+                tmp_path,
+                dynamodb_port=self.proxy.port,
                 DJANGO_DEBUG="0",
-                DJANGO_DATABASE_PATH=str(tmp_path / "db.sqlite3"),
-                DEV_VAR_DIR=str(tmp_path),
-                AWS_ENDPOINT_URL_DYNAMODB=f"http://127.0.0.1:{self.proxy.port}",
-                AWS_ACCESS_KEY_ID="testing",
-                AWS_SECRET_ACCESS_KEY="testing",
-                AWS_REGION="us-east-1",
-                AWS_DEFAULT_REGION="us-east-1",
-                DYNAMODB_TABLE_PREFIX="e2e-",
-                BEDROCK_MODE="fake",
-                PYTHONPATH=str(ROOT),
                 REDIS_URL=self.redis.url if self.redis else "",
                 **extra_env,
             )
