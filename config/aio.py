@@ -7,7 +7,8 @@ run here (they are read on the loop, ``config.bedrock.stream``), so DynamoDB cal
 waiting for a token.
 """
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from typing import ParamSpec, TypeVar
@@ -26,3 +27,29 @@ def io_pool() -> ThreadPoolExecutor:
 
 async def run_io(fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
     return await sync_to_async(fn, thread_sensitive=False, executor=io_pool())(*args, **kwargs)
+
+
+# Python 3.11's asyncio.wait_for returns its result when a cancel arrives just as the awaited operation completes
+# (gh-86296, fixed in 3.12), and redis-py awaits every socket write through it: a cancel that lands during a Redis
+# call (a channel-layer send, a replay-log write) can vanish. The two helpers below make such a cancel hold.
+
+
+async def cancel_deliver() -> None:
+    """Raise ``CancelledError`` now if this task was asked to cancel, even if an await below swallowed it."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        await asyncio.sleep(0)  # a cancel still pending is delivered here
+        raise asyncio.CancelledError
+
+
+async def cancel_surely(awaitable: Awaitable[R]) -> R:
+    """Await ``awaitable`` in a child task; when the caller is cancelled, cancel the child until it has ended."""
+    child = asyncio.ensure_future(awaitable)
+    try:
+        await asyncio.wait({child})
+    except asyncio.CancelledError:
+        while not child.done():
+            child.cancel()
+            await asyncio.wait({child}, timeout=0.1)
+        raise
+    return child.result()

@@ -1,20 +1,60 @@
-"""Shared fixtures. moto is imported before anything creates a botocore client, so every client is mocked."""
+"""Shared fixtures. moto is imported before anything creates a botocore client, so every client is mocked.
+
+Every test gets a fresh Channels layer: in memory, or with ``CHAT_TEST_LAYER=redis`` an emptied real redis-server,
+so groups, the replay log and stops go through Redis. ``make test`` runs the whole suite on the in-memory layer,
+then the tests that open a WebSocket (marked ``consumer`` here, by what their module uses) again on Redis.
+"""
 
 from moto import mock_aws  # noqa: I001  (must come first)
 
+import os
 import threading
 from functools import wraps
 
 import pytest
 import time_machine
 from django.contrib.auth import get_user_model
+from channels.layers import channel_layers
 from moto.dynamodb.models import DynamoDBBackend
 
 from config.dynamodb.tables import all_models
 from config.auth.identity import owner_id
+from config.streams.layers import channel_layers_config
+from tests.config.local_servers import RedisServer
 
 # Bedrock is faked with botocore's before-send hook (tests/bedrock_frames.py); moto must let it pass.
 MOTO_CONFIG = {"core": {"passthrough": {"services": ["bedrockruntime"]}}}
+
+ON_REDIS = os.environ.get("CHAT_TEST_LAYER") == "redis"
+# A test module that uses one of these opens WebSockets to the consumer: its tests are marked ``consumer``.
+_CONSUMER_CLIENTS = ("ws_connect", "WebsocketCommunicator")
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        module = getattr(item, "module", None)
+        if module is not None and any(name in vars(module) for name in _CONSUMER_CLIENTS):
+            item.add_marker(pytest.mark.consumer)
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    server = RedisServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def channel_layer(request, settings):
+    """A fresh layer per test (a layer's connections belong to the test's event loop); on Redis, an empty one."""
+    if ON_REDIS:
+        server = request.getfixturevalue("redis_server")
+        server.flush()
+        settings.REDIS_URL = server.url
+        settings.CHANNEL_LAYERS = channel_layers_config(server.url)
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -18,7 +18,7 @@ from typing import Any
 from channels.layers import get_channel_layer
 
 from config import lifecycle
-from config.aio import run_io
+from config.aio import cancel_surely, run_io
 from config.errors import ApplicationError, NotFound, UpstreamUnavailable
 from config.outages import unexpected_error
 from config.streams import Replay, replay_log
@@ -90,7 +90,7 @@ class _Registry:
         layer = get_channel_layer()
         while True:
             try:
-                message = await layer.receive(channel)
+                message = await cancel_surely(layer.receive(channel))
             except asyncio.CancelledError:
                 raise
             except Exception:

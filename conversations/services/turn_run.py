@@ -25,7 +25,7 @@ from typing import Any
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
-from config.aio import run_io
+from config.aio import cancel_deliver, run_io
 from config.bedrock.client import ModelRequest, StreamStop, StreamUsage, model_backend
 from config.errors import ApplicationError, UpstreamUnavailable
 from config.retrying import retry_while_unavailable
@@ -64,15 +64,13 @@ async def _model_read(request: ModelRequest, emit: Emit, answer: _Answer) -> Non
     """Read the model's stream into ``answer``, emitting its text as numbered chunks (coalesced while the process
     is behind, ``CHAT_COALESCE_MAX_DELAY_MS``); the stream is closed however this ends, so a cancel (stop) makes
     Bedrock stop generating. No thread waits here: the stream is read on the loop."""
-    reading = asyncio.current_task()
     chunks = chunks_coalesced(model_backend().stream(request), max_delay=settings.CHAT_COALESCE_MAX_DELAY_MS / 1000)
     async with contextlib.aclosing(chunks):
         async for event in chunks:
             if isinstance(event, Chunk):
                 answer.parts.append(event.text)
                 await emit(TurnDelta(text=event.text, index=event.index))
-                if reading.cancelling():  # a stop during emit: deliver it now, the next chunk may need no pause
-                    await asyncio.sleep(0)
+                await cancel_deliver()  # a stop during emit holds, and now: the next chunk may need no pause
             elif isinstance(event, StreamStop):
                 answer.stop_reason = event.stop_reason
             elif isinstance(event, StreamUsage):

@@ -152,7 +152,10 @@ async def test_disconnect_mid_stream_with_the_stop_setting_stops_and_saves_the_p
     await ws.disconnect(timeout=5)
 
     assert raw.closed.is_set()
-    _question, reply = await wait_for(lambda: len(stored(user)) == 2 and stored(user))
+    # The answer exists (``streaming``) from the turn's start: wait for its end.
+    _question, reply = await wait_for(
+        lambda: len(stored(user)) == 2 and stored(user)[1].status != "streaming" and stored(user)
+    )
     assert reply.status == "stopped" and reply.content.startswith("Half ")
     conversation = await sync_to_async(Conversation.get)(owner_id(user), CONVERSATION)
     assert conversation.active_turn_id is None

@@ -1,4 +1,5 @@
-"""The replay log's contract, held by both implementations: the in-process one and Redis Streams (real server)."""
+"""The replay log's contract, held by both implementations: the in-process one and Redis Streams (the shared
+real server of tests/conftest.py)."""
 
 import asyncio
 
@@ -6,14 +7,6 @@ import pytest
 
 from config.streams.memory_log import MemoryReplayLog
 from config.streams.redis_log import RedisReplayLog
-from tests.config.local_servers import RedisServer
-
-
-@pytest.fixture(scope="module")
-def redis_server():
-    server = RedisServer()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(params=["memory", "redis"])
