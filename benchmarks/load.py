@@ -1,10 +1,11 @@
 """Streaming under load: the product and the async relay, level by level, on the same machine in the same run.
 
 Per answer shape (tokens per answer, one fake-model delay between tokens) it starts a DynamoDB stand-in
-(benchmarks/standin.py: moto behind a front that applies one request at a time, the latency slept outside that
-section), the product and the relay under daphne, one process each. Each level gets freshly
-reset tables, ``streams`` sockets of different users, and one ``sendMessage`` on every socket at once. The server
-process is sampled for CPU seconds and RSS while the level runs, the stand-in for CPU seconds.
+(benchmarks/standin.py: an in-memory DynamoDB of the project's design, each request atomic, after a
+per-request latency during which requests overlap), the product and the relay under daphne, one process each.
+Each level gets freshly reset tables, ``streams`` sockets of different users, and one ``sendMessage`` on every
+socket at once. The server process is sampled for CPU seconds and RSS while the level runs, the stand-in for CPU
+seconds.
 """
 
 import asyncio
@@ -200,10 +201,10 @@ async def measure_load(args, stack: Stack, sessions: list[str]) -> dict:
         }
     return {
         "standin": {
-            "what": "benchmarks/standin.py: the server of manage.py dynamodb_local (moto behind a front that "
-            "applies one request at a time, atomic like DynamoDB) with the latency slept outside that section, so "
-            "requests overlap, and transactions that back up only the items they touch; fresh tables per level "
-            "(moto-api reset, then the project's create_tables and seed)",
+            "what": "benchmarks/standin.py: an in-memory DynamoDB of the project's design (aiohttp, DynamoDB's JSON "
+            "protocol; each request atomic after the latency, during which requests overlap; checked by the "
+            "suite's stand-in pass, make test-standin), not moto and not DynamoDB; fresh tables per level "
+            "(reset, then the project's create_tables and seed)",
             "latency_ms": args.standin_latency_ms,
         },
         "tokens_per_s_means": "words received by all clients (the fake model sends one word per token) / wall",

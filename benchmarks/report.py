@@ -229,7 +229,7 @@ def table(report: dict) -> str:
     standin = load["standin"]
     lines.append(
         f"2. Streaming under load: ours | the async relay, one daphne process each, same run; DynamoDB stand-in:"
-        f" benchmarks/standin.py (moto, serialised) + {standin['latency_ms']} ms per request"
+        f" benchmarks/standin.py (in-memory, not moto) + {standin['latency_ms']} ms per request"
     )
     lines.append(
         f"   {'streams':>7} {'tokens/s':>17} {'ratio':>5} {'chunks/s':>17} {'ttft p50':>15} {'ttft p99':>15}"

@@ -174,8 +174,7 @@ class Stack:
         wait_http(f"{self.proxy_url}/__bench/log?since=0", process=proxy)
 
     def start_standin(self, name: str, latency_ms: float) -> tuple[subprocess.Popen, str]:
-        """The load levels' DynamoDB (benchmarks/standin.py: the project's serialised local DynamoDB with
-        ``latency_ms`` per request slept outside the serialised section, and item-level transaction backups).
+        """The load levels' DynamoDB (benchmarks/standin.py: in memory, each request atomic after ``latency_ms``).
         Fresh, empty tables: nothing else uses it."""
         process = self._spawn(
             name,

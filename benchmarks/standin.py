@@ -1,89 +1,158 @@
 """The load levels' DynamoDB stand-in: ``python -m benchmarks.standin [--latency-ms 5]``.
 
-It is the project's local DynamoDB (config/dynamodb/local_server.py ``LocalDynamoDB``: moto's server app behind a
-front that applies one request at a time, so it is as atomic as DynamoDB, with ``--latency-ms`` slept per
-request *outside* that section, so requests overlap as they do against the real service), with one change:
-a transaction backs up only the items it touches.
+An in-memory DynamoDB of this project's design, made so that it is not the bottleneck of a load level: an aiohttp
+server speaking DynamoDB's JSON protocol over HTTP (what botocore sends), with tables, items and secondary indexes
+in dicts (benchmarks/standin_tables.py) and expressions parsed once per expression string
+(benchmarks/standin_expressions.py, standin_updates.py). Each request first waits ``--latency-ms`` (default 5 ms,
+DynamoDB's typical single-digit latency) on the event loop, so requests overlap as they do against the real
+service, then runs to its end without yielding: every request is atomic and a transaction is all-or-nothing.
 
-moto's ``TransactWriteItems`` deep-copies the whole table named by each of its items, once per item, to roll
-back on a cancel. Its cost grows with everything the table holds: in a 1,000-stream level every begin and
-finish transaction copied the thousands of messages and usage rows the level had written so far, the stand-in
-took 1.3 GB and a whole core, and it, not the server, set the pace (docs/performance.md). The front applies one
-request at a time, so restoring the touched items on a cancel gives exactly moto's rollback.
+It serves the operations this project sends (tests/benchmarks/test_standin.py runs the turn's services and the
+REST API against it and against moto and compares the tables): the table operations of ``create_tables``, item
+get/put/update/delete with conditions, Query (tables and indexes, filters, paging, ``Select=COUNT``), Scan,
+BatchGet/BatchWrite and TransactGet/TransactWrite with cancellation reasons. It does not model item size limits,
+1 MB pages, TTL expiry, streams or capacity; anything else is refused with ``UnknownOperationException``.
 
-Prints ``dynamodb_local ready on URL`` once it listens on 127.0.0.1 (a free port); serves until SIGTERM/SIGINT.
+Why not moto: moto spends about 150 ms of CPU per turn (its update-expression AST walks and item copies), so a
+moto stand-in serves about 7 turns/s and set the pace of every load level (docs/performance.md, "Measured steps").
+
+``POST /moto-api/reset`` drops every table (moto's path, so the benchmark helper resets both alike). Prints
+``dynamodb_local ready on URL`` once it listens on 127.0.0.1 (a free port); serves until SIGTERM/SIGINT.
 """
 
 import argparse
-import copy
+import asyncio
+import json
+import signal
 import sys
+from collections.abc import Callable
 
-import moto.dynamodb.models as moto_models
-from moto.dynamodb.models.table import Table
+from aiohttp import web
 
-from config.dynamodb.local_server import LocalDynamoDB
+from benchmarks.standin_expressions import ValidationError
+from benchmarks.standin_tables import ConditionFailed, InUse, NotFound, Store, TransactionCanceled
 
 READY_LINE = "dynamodb_local ready on"
-_transact_write_items = moto_models.DynamoDBBackend.transact_write_items
+_PREFIX = "com.amazonaws.dynamodb.v20120810#"
+_CONTENT_TYPE = "application/x-amz-json-1.0"
 
 
-class _TablesNotCopied:
-    """moto's ``copy`` inside ``transact_write_items``: tables are not copied (the touched items are)."""
-
-    @staticmethod
-    def deepcopy(value, memo=None):
-        return value if isinstance(value, Table) else copy.deepcopy(value, memo)
+def _create_table(store: Store, request: dict) -> dict:
+    return {"TableDescription": store.create(request).describe()}
 
 
-def _touched(backend, transact_items: list[dict]) -> list[tuple[str, dict, dict | None]]:
-    """(table, key, attributes before or None) of every item a transaction may write."""
-    backups = []
-    for entry in transact_items:
-        op_type, op = next(iter(entry.items()))
-        table = backend.tables.get(op.get("TableName"))
-        if op_type not in ("Put", "Update", "Delete") or table is None:
-            continue
-        if op_type == "Put":
-            names = [n for n in (table.hash_key_attr, table.range_key_attr) if n is not None]
-            if not all(n in op.get("Item", {}) for n in names):
-                continue  # moto refuses it before writing anything
-            key = {n: op["Item"][n] for n in names}
-        else:
-            key = op.get("Key", {})
-        try:
-            current = backend.get_item(table.name, key)
-        except Exception:  # noqa: S112  (a bad key: moto's own validation answers the request)
-            continue
-        backups.append((table.name, key, copy.deepcopy(current.to_json()["Attributes"]) if current else None))
-    return backups
+def _delete_table(store: Store, request: dict) -> dict:
+    table = store.table(request["TableName"])
+    del store.tables[table.name]
+    return {"TableDescription": {**table.describe(), "TableStatus": "DELETING"}}
 
 
-def transact_write_items_item_backup(self, transact_items: list[dict]) -> None:
-    backups = _touched(self, transact_items)
-    moto_models.copy = _TablesNotCopied
+def _update_time_to_live(store: Store, request: dict) -> dict:
+    store.table(request["TableName"]).ttl = request["TimeToLiveSpecification"]
+    return {"TimeToLiveSpecification": request["TimeToLiveSpecification"]}
+
+
+def _describe_time_to_live(store: Store, request: dict) -> dict:
+    ttl = store.table(request["TableName"]).ttl
+    if not ttl or not ttl.get("Enabled"):
+        return {"TimeToLiveDescription": {"TimeToLiveStatus": "DISABLED"}}
+    return {"TimeToLiveDescription": {"TimeToLiveStatus": "ENABLED", "AttributeName": ttl["AttributeName"]}}
+
+
+OPERATIONS: dict[str, Callable[[Store, dict], dict]] = {
+    "CreateTable": _create_table,
+    "DescribeTable": lambda store, request: {"Table": store.table(request["TableName"]).describe()},
+    "DeleteTable": _delete_table,
+    "ListTables": lambda store, request: {"TableNames": sorted(store.tables)},
+    "UpdateTimeToLive": _update_time_to_live,
+    "DescribeTimeToLive": _describe_time_to_live,
+    "GetItem": lambda store, request: store.get(request),
+    "PutItem": lambda store, request: store.put(request),
+    "UpdateItem": lambda store, request: store.update(request),
+    "DeleteItem": lambda store, request: store.delete(request),
+    "Query": lambda store, request: store.query(request),
+    "Scan": lambda store, request: store.scan(request),
+    "BatchGetItem": lambda store, request: store.batch_get(request),
+    "BatchWriteItem": lambda store, request: store.batch_write(request),
+    "TransactGetItems": lambda store, request: store.transact_get(request),
+    "TransactWriteItems": lambda store, request: store.transact_write(request),
+}
+
+
+def _error(kind: str, message: str, status: int = 400, **extra: object) -> web.Response:
+    body = {"__type": kind if "#" in kind else _PREFIX + kind, "message": message, **extra}
+    return web.Response(status=status, body=json.dumps(body).encode(), content_type=_CONTENT_TYPE)
+
+
+def answer(store: Store, operation: str, request: dict) -> web.Response:
+    """One request, applied whole; DynamoDB's error types and messages for what fails."""
+    handler = OPERATIONS.get(operation)
+    if handler is None:
+        return _error("UnknownOperationException", f"The stand-in does not serve {operation or 'this request'}")
     try:
-        return _transact_write_items(self, transact_items)
-    except Exception:
-        for table_name, key, attributes in reversed(backups):
-            if attributes is not None:
-                self.put_item(table_name, attributes)
-            elif self.get_item(table_name, key) is not None:
-                self.delete_item(table_name, key)
-        raise
-    finally:
-        moto_models.copy = copy
+        result = handler(store, request)
+    except ConditionFailed as exc:
+        extra = (
+            {"Item": exc.item} if request.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and exc.item else {}
+        )
+        return _error("ConditionalCheckFailedException", str(exc), **extra)
+    except TransactionCanceled as exc:
+        return _error("TransactionCanceledException", str(exc), CancellationReasons=exc.reasons)
+    except NotFound as exc:
+        return _error("ResourceNotFoundException", str(exc))
+    except InUse as exc:
+        return _error("ResourceInUseException", str(exc))
+    except (ValidationError, KeyError, TypeError, ValueError) as exc:
+        return _error("com.amazon.coral.validate#ValidationException", f"{type(exc).__name__}: {exc}")
+    return web.Response(body=json.dumps(result).encode(), content_type=_CONTENT_TYPE)
+
+
+def make_app(*, latency_seconds: float) -> web.Application:
+    store = Store()
+
+    async def dynamodb(request: web.Request) -> web.Response:
+        body = await request.read()
+        if latency_seconds:
+            await asyncio.sleep(latency_seconds)
+        operation = request.headers.get("X-Amz-Target", "").rpartition(".")[2]
+        try:
+            parsed = json.loads(body or b"{}")
+        except ValueError:
+            return _error("SerializationException", "The request body is not JSON")
+        return answer(store, operation, parsed)
+
+    async def reset(request: web.Request) -> web.Response:
+        store.tables.clear()
+        return web.json_response({"reset": True})
+
+    app = web.Application(client_max_size=16 * 1024 * 1024)
+    app["store"] = store
+    app.router.add_post("/moto-api/reset", reset)
+    app.router.add_post("/", dynamodb)
+    return app
+
+
+async def serve(*, latency_seconds: float) -> None:
+    runner = web.AppRunner(make_app(latency_seconds=latency_seconds), access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, backlog=2048)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    print(f"{READY_LINE} http://127.0.0.1:{port}", flush=True)
+    stopped = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopped.set)
+    await stopped.wait()
+    await runner.cleanup()
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.standin", description=__doc__.splitlines()[0])
-    parser.add_argument("--latency-ms", type=float, default=5.0, help="per request, outside the serialised section")
-    parser.add_argument("--region", default="us-east-1")
+    parser.add_argument("--latency-ms", type=float, default=5.0, help="waited per request before it is applied")
+    parser.add_argument("--region", default="us-east-1", help="accepted for compatibility; tables are not regional")
     args = parser.parse_args(argv)
-    moto_models.DynamoDBBackend.transact_write_items = transact_write_items_item_backup
-    store = LocalDynamoDB(host="127.0.0.1", port=0, region=args.region, latency_seconds=args.latency_ms / 1000)
-    store.start()
-    print(f"{READY_LINE} {store.endpoint}", flush=True)
-    store.serve_until_signalled()
+    asyncio.run(serve(latency_seconds=args.latency_ms / 1000))
     return 0
 
 

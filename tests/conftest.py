@@ -7,6 +7,7 @@ then the tests that open a WebSocket (marked ``consumer`` here, by what their mo
 
 from moto import mock_aws  # noqa: I001  (must come first)
 
+import contextlib
 import os
 import threading
 from functools import wraps
@@ -16,16 +17,18 @@ import time_machine
 from django.contrib.auth import get_user_model
 from channels.layers import channel_layers
 from moto.dynamodb.models import DynamoDBBackend
+from pynamodb.models import Model as PynamoModel
 
-from config.dynamodb.tables import all_models
+from config.dynamodb.tables import all_models, connection
 from config.auth.identity import owner_id
 from config.streams.layers import channel_layers_config
-from tests.config.local_servers import RedisServer
+from tests.config.local_servers import RedisServer, StandinServer
 
 # Bedrock is faked with botocore's before-send hook (tests/bedrock_frames.py); moto must let it pass.
 MOTO_CONFIG = {"core": {"passthrough": {"services": ["bedrockruntime"]}}}
 
 ON_REDIS = os.environ.get("CHAT_TEST_LAYER") == "redis"
+ON_STANDIN = os.environ.get("CHAT_TEST_DYNAMODB") == "standin"
 # A test module that uses one of these opens WebSockets to the consumer: its tests are marked ``consumer``.
 _CONSUMER_CLIENTS = ("ws_connect", "WebsocketCommunicator")
 
@@ -57,9 +60,49 @@ def channel_layer(request, settings):
     channel_layers.backends.clear()
 
 
+@contextlib.contextmanager
+def _models_on(url: str):
+    """Every model (the product's and the tests' own, and the transactions' connection) talking to ``url``; back
+    to the default afterwards."""
+    models, pending = [], list(PynamoModel.__subclasses__())
+    while pending:
+        model = pending.pop()
+        pending.extend(model.__subclasses__())
+        if getattr(getattr(model, "Meta", None), "table_name", None):
+            models.append(model)
+    saved = [(model, model.Meta.host, model._connection) for model in models]
+    for model in models:
+        model.Meta.host, model._connection = url, None
+    connection.cache_clear()
+    try:
+        yield
+    finally:
+        for model, host, table_connection in saved:
+            model.Meta.host, model._connection = host, table_connection
+        connection.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def standin_server():
+    """The stand-in, with every model pointed at it for the session (their botocore clients are kept)."""
+    server = StandinServer()
+    with _models_on(server.url):
+        yield server
+    server.stop()
+
+
 @pytest.fixture(autouse=True)
-def dynamodb():
-    """Fresh in-process DynamoDB with every table, for every test: nothing reaches the network."""
+def dynamodb(request, settings):
+    """Fresh DynamoDB with every table, for every test: in-process moto (nothing reaches the network), or with
+    ``CHAT_TEST_DYNAMODB=standin`` the benchmark's stand-in (benchmarks/standin.py), emptied."""
+    if ON_STANDIN:
+        server = request.getfixturevalue("standin_server")
+        server.reset()
+        settings.DYNAMODB_ENDPOINT_URL = server.url
+        for model in all_models():
+            model.create_table(wait=True)
+        yield
+        return
     with mock_aws(config=MOTO_CONFIG):
         for model in all_models():
             model.create_table(wait=True)

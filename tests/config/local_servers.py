@@ -212,3 +212,33 @@ class CuttableProxy:
         self._cut.set()
         self._listener.close()
         self._drop_all()
+
+
+class StandinServer:
+    """The benchmark's in-memory DynamoDB stand-in (benchmarks/standin.py), no latency, stopped by the test."""
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.standin", "--latency-ms", "0"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()  # the ready line, or "" if it exited
+        if not line.startswith("dynamodb_local ready on"):
+            self.stop()
+            raise AssertionError(f"the DynamoDB stand-in did not start: {line!r}")
+        self.url = line.split()[-1]
+
+    def reset(self) -> None:
+        request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")  # noqa: S310 - loopback
+        with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - loopback
+            pass
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=5)
