@@ -77,6 +77,15 @@ def _invalid(message: str, code: str, **extra: Any) -> ValidationFailed:
 
 
 class ChatConsumer(AsyncJsonWebsocketConsumer):
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # channels closes stale Django database connections before every handler, one thread hop each. Messages
+        # from the layer (a turn's chunks: dozens per answer per socket) touch no Django database; the
+        # socket's own events still get it.
+        if message["type"].startswith("chat."):
+            await getattr(self, message["type"].replace(".", "_"))(message)
+            return
+        await super().dispatch(message)
+
     async def connect(self) -> None:
         self.started: dict[str, asyncio.Task] = {}  # the turns this socket sent, by conversation
         self.following: dict[str, _Follow] = {}

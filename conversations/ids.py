@@ -44,6 +44,11 @@ def message_key(user_id: str, conversation_id: str) -> str:
     return f"{user_id}#{conversation_id}"
 
 
+def idempotency_record_key(user_id: str, idempotency_key: str) -> str:
+    """The ``IdempotencyRecord`` key of a client's ``idempotencyKey``: scoped to its user."""
+    return f"{user_id}#{idempotency_key}"
+
+
 def user_engine_key(user_id: str, engine_type: str) -> str:
     """The ``by_user_engine`` index key: one user's conversations of one engine type."""
     return f"{user_id}#{engine_type}"

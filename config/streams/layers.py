@@ -10,7 +10,10 @@ REDIS_SOCKET_TIMEOUT_SECONDS = 10
 def channel_layers_config(redis_url: str | None) -> dict:
     if not redis_url:
         return {
-            "default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": CHANNEL_CAPACITY}}
+            "default": {
+                "BACKEND": "config.streams.memory_layer.MemoryChannelLayer",
+                "CONFIG": {"capacity": CHANNEL_CAPACITY},
+            }
         }
     return {
         "default": {

@@ -17,15 +17,26 @@ class _Answer:
     expires: float = 0.0
 
 
+# Expired answers are dropped by a sweep at most this often (a sweep walks every answer the process holds).
+SWEEP_SECONDS = 1.0
+
+
 class MemoryReplayLog:
     def __init__(self) -> None:
         self._answers: dict[str, _Answer] = {}
+        self._swept = 0.0
 
     def _live(self, key: str) -> _Answer | None:
         now = time.monotonic()
-        for stale in [k for k, answer in self._answers.items() if answer.expires <= now]:
-            del self._answers[stale]
-        return self._answers.get(key)
+        if now - self._swept >= SWEEP_SECONDS:
+            self._swept = now
+            for stale in [k for k, answer in self._answers.items() if answer.expires <= now]:
+                del self._answers[stale]
+        answer = self._answers.get(key)
+        if answer is not None and answer.expires <= now:
+            del self._answers[key]
+            return None
+        return answer
 
     def _touch(self, answer: _Answer) -> None:
         answer.expires = time.monotonic() + settings.CHAT_REPLAY_SECONDS

@@ -19,7 +19,7 @@ from config.bedrock.client import StreamUsage
 from config.clock import utcnow
 from config.dynamodb.transactions import TxScope
 from config.errors import ApplicationError, Conflict, RateLimited
-from conversations.ids import message_key, user_engine_key
+from conversations.ids import idempotency_record_key, message_key, user_engine_key
 from conversations.models import ActiveGenerations, Conversation, IdempotencyRecord, Message
 from conversations.selectors import generation_slots_get
 from conversations.services.model_request import model_request_build
@@ -80,7 +80,7 @@ class TurnClaims:
         tx.put(
             "idempotency",
             IdempotencyRecord(
-                f"{user_id}#{self.idempotency_key}",
+                idempotency_record_key(user_id, self.idempotency_key),
                 conversation_id=self.conversation_id,
                 status="running",
                 turn_id=self.turn_id,
@@ -305,7 +305,7 @@ class AnswerRecord:
         tx.update("conversation", conversation, actions=conversation_actions, condition=condition)
         tx.update(
             "idempotency",
-            IdempotencyRecord(f"{request.user_id}#{turn.idempotency_key}"),
+            IdempotencyRecord(idempotency_record_key(request.user_id, turn.idempotency_key)),
             actions=[
                 IdempotencyRecord.status.set(outcome.status),
                 IdempotencyRecord.assistant_message_id.set(turn.assistant_message_id),

@@ -18,7 +18,7 @@ from config.bedrock.client import StreamUsage
 from config.bedrock.tokens import tokens_estimate
 from config.clock import utcnow
 from config.dynamodb.transactions import TxPart, TxScope, transact
-from conversations.ids import message_key
+from conversations.ids import idempotency_record_key, message_key
 from conversations.models import ActiveGenerations, Conversation, IdempotencyRecord, Message
 from conversations.selectors import ConversationWithMessages, conversation_detail_get
 from conversations.services.turn_checkpoints import reservation_load
@@ -102,7 +102,7 @@ class TurnInterrupted:
         if self.idempotency_key:
             tx.update(
                 "idempotency",
-                IdempotencyRecord(f"{conversation.user_id}#{self.idempotency_key}"),
+                IdempotencyRecord(idempotency_record_key(conversation.user_id, self.idempotency_key)),
                 actions=[
                     IdempotencyRecord.status.set(INTERRUPTED),
                     IdempotencyRecord.assistant_message_id.set(answer.message_id),

@@ -4,7 +4,7 @@ from django.utils.translation import gettext_lazy as _
 
 from config.bedrock.client import StreamUsage
 from config.errors import ApplicationError, Conflict
-from conversations.ids import message_key
+from conversations.ids import idempotency_record_key, message_key
 from conversations.models import Conversation, IdempotencyRecord, Message
 from conversations.services.turn_events import TurnDelta, TurnEnded, TurnEvent, TurnStarted
 from conversations.services.turn_recovery import turn_recover, turn_running
@@ -12,7 +12,7 @@ from conversations.services.turn_types import TurnAttach, TurnReplay, TurnReques
 
 
 def _record(request: TurnRequest) -> IdempotencyRecord:
-    return IdempotencyRecord.get(f"{request.user_id}#{request.idempotency_key}", consistent_read=True)
+    return IdempotencyRecord.get(idempotency_record_key(request.user_id, request.idempotency_key), consistent_read=True)
 
 
 def turn_replay_get(*, request: TurnRequest) -> TurnReplay | TurnAttach:

@@ -94,3 +94,8 @@ def test_ids_made_from_many_threads_are_unique_and_sort_in_making_order_within_e
 def test_the_message_key_is_owner_and_conversation_joined_by_a_hash():
     assert message_key("sub-123", "11_1732600000000") == "sub-123#11_1732600000000"
     assert message_key("alice", "c1") != message_key("bob", "c1")
+
+
+def test_an_idempotency_key_is_scoped_to_its_user():
+    assert ids.idempotency_record_key("u1", "k") != ids.idempotency_record_key("u2", "k")
+    assert ids.idempotency_record_key("u1", "k") == "u1#k"
