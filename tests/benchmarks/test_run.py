@@ -78,7 +78,7 @@ LEVEL_FIGURES = (
 def test_smoke_report_has_both_answer_shapes_on_every_level_side_by_side_with_the_relay(smoke_report):
     report, _ = smoke_report
     load = report["streaming_under_load"]
-    assert _number(load["standin"]["latency_ms"]) and "dynamodb_local" in load["standin"]["what"]
+    assert _number(load["standin"]["latency_ms"]) and "in-memory" in load["standin"]["what"]
     shapes = load["shapes"]
     assert set(shapes) == {"short", "long"}
     assert [level["streams"] for level in shapes["short"]["levels"]] == report["settings"]["levels"]
