@@ -100,6 +100,16 @@ def manage(endpoint: str, *commands: str, timeout: float = 120.0) -> str:
     return result.stdout
 
 
+def process_stop(process: subprocess.Popen) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within 10 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=5)
+
+
 class RedisServer:
     """Debian's ``redis-server`` on a free loopback port, in memory only (no RDB/AOF files), stopped by the test."""
 
@@ -133,12 +143,7 @@ class RedisServer:
         assert self.command("FLUSHALL") == b"+OK"
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=5)
+        process_stop(self.process)
 
 
 class CuttableProxy:
@@ -236,9 +241,4 @@ class StandinServer:
             pass
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=5)
+        process_stop(self.process)
