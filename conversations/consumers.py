@@ -14,6 +14,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
@@ -82,7 +83,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         # from the layer (a turn's chunks: dozens per answer per socket) touch no Django database; the
         # socket's own events still get it.
         if message["type"].startswith("chat."):
-            await getattr(self, message["type"].replace(".", "_"))(message)
+            await getattr(self, get_handler_name(message))(message)
             return
         await super().dispatch(message)
 
