@@ -7,7 +7,9 @@ never appears in the counts and the runner needs no Django of its own.
 Commands: ``setup`` (migrate the SQLite auth database, create tables and seed with the project's management
 commands), ``reset`` (wipe moto, then ``setup`` again), ``users`` (Django accounts with logged-in sessions, as
 ``Client.login`` would leave them), ``touch`` (bump an engine type's revision with ``prompt_touch``: the next
-turn misses the prompt cache), ``seed_conversations`` (conversation heads written with BatchWriteItem), ``quit``.
+turn misses the prompt cache), ``seed_conversations`` (conversation heads written with BatchWriteItem),
+``turn_cpu`` (the CPU one turn's DynamoDB work costs this process, stage by stage, turns run one after another),
+``quit``.
 """
 
 import io
@@ -31,10 +33,15 @@ from django.core.management import call_command, get_commands  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from config.auth.identity import owner_id  # noqa: E402
+from config.bedrock.events import StreamUsage  # noqa: E402
 from config.clock import utcnow  # noqa: E402
-from config.dynamodb.tables import all_models  # noqa: E402
+from config.dynamodb.tables import all_models, clients_build  # noqa: E402
 from conversations.ids import new_conversation_id  # noqa: E402
 from conversations.models import Conversation  # noqa: E402
+from conversations.services.titles import conversation_title_generate  # noqa: E402
+from conversations.services.turn_begin import turn_begin  # noqa: E402
+from conversations.services.turn_finish import turn_finish  # noqa: E402
+from conversations.services.turn_types import TurnOutcome, TurnRequest  # noqa: E402
 from prompts.models import EngineType  # noqa: E402
 from prompts.selectors import engine_type_list  # noqa: E402
 from prompts.services import engine_type_touch  # noqa: E402
@@ -126,7 +133,53 @@ def seed_conversations(*, user_id: str, engine: str, count: int) -> dict:
     return {"count": count, "seconds": round(time.monotonic() - started, 3)}
 
 
-COMMANDS = {"setup": setup, "reset": reset, "users": users, "touch": touch, "seed_conversations": seed_conversations}
+TURN_CPU_WARMUP = 5
+
+
+def turn_cpu(*, engine: str, count: int, message: str, answer_tokens: int) -> dict:
+    """CPU milliseconds per turn of each stage the server runs in its I/O pool, for new conversations of new
+    users (a cold plan cache, as in the load levels), one turn at a time: the floor of what a turn costs the
+    server's one core before any contention, and before its frames."""
+    clients_build()
+    stages = {"begin": 0.0, "finish": 0.0, "title": 0.0}
+    content = " ".join(["lorem"] * answer_tokens)
+    usage = StreamUsage(input_tokens=30, output_tokens=answer_tokens)
+    for i in range(TURN_CPU_WARMUP + count):
+        user_id = f"turn-cpu-{i}-{time.monotonic_ns()}"
+        request = TurnRequest(
+            user_id=user_id,
+            is_staff=False,
+            engine_type=engine,
+            message=message,
+            conversation_id=new_conversation_id(),
+            idempotency_key=f"turn-cpu-{i}",
+        )
+        began = time.process_time()
+        turn = turn_begin(request=request)
+        begun = time.process_time()
+        outcome = TurnOutcome(status="complete", content=content, stop_reason="end_turn", usage=usage)
+        turn_finish(turn=turn, outcome=outcome)
+        finished = time.process_time()
+        conversation_title_generate(
+            user_id=user_id, conversation_id=turn.conversation_id, engine_type=engine, message=message, is_staff=False
+        )
+        titled = time.process_time()
+        if i >= TURN_CPU_WARMUP:
+            stages["begin"] += begun - began
+            stages["finish"] += finished - begun
+            stages["title"] += titled - finished
+    per_turn = {f"{name}_ms": round(total / count * 1000, 2) for name, total in stages.items()}
+    return {"turns": count, **per_turn, "total_ms": round(sum(stages.values()) / count * 1000, 2)}
+
+
+COMMANDS = {
+    "setup": setup,
+    "reset": reset,
+    "users": users,
+    "touch": touch,
+    "seed_conversations": seed_conversations,
+    "turn_cpu": turn_cpu,
+}
 
 
 def main() -> None:

@@ -259,6 +259,12 @@ def table(report: dict) -> str:
             f" total {_fmt(kind['total']['max']):>2}, failed {kind['failed_samples']}/{kind['samples']}  ({ops})"
         )
     lines.append(f"   Scan requests in the whole run: {requests['scans_in_whole_run']}")
+    cpu = report["cpu_per_turn"]
+    lines.append(
+        f"   CPU per new-conversation turn, one at a time (the data helper, against moto): begin"
+        f" {_fmt(cpu['begin_ms'], ' ms')}, finish {_fmt(cpu['finish_ms'], ' ms')},"
+        f" title {_fmt(cpu['title_ms'], ' ms')}, total {_fmt(cpu['total_ms'], ' ms')} (n={cpu['turns']})"
+    )
     lines.append("")
     rest = report["rest_list"]
     lines.append("4. REST GET /api/conversations and memory")

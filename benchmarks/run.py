@@ -47,6 +47,7 @@ FULL = {
     "first_token_delay": 0.0,
     "series_seconds": 90.0,
     "list_seconds": 60.0,
+    "cpu_turns": 50,
 }
 SMOKE = {
     **FULL,
@@ -65,6 +66,7 @@ SMOKE = {
     "long_levels": [2],
     "series_seconds": 30.0,
     "list_seconds": 15.0,
+    "cpu_turns": 3,
 }
 
 
@@ -129,6 +131,9 @@ async def run(args, stack: Stack) -> dict:
     latency, requests = await measure_latency(args, stack, helper, base, latency_user["session"], engine)
     out["time_to_first_token"] = latency
     print(f"  time to first token done ({time.monotonic() - started:.0f} s)", flush=True)
+    out["cpu_per_turn"] = helper.call(
+        "turn_cpu", engine=engine, count=args.cpu_turns, message=MESSAGE, answer_tokens=args.load_tokens
+    )
 
     # Memory per idle authenticated socket: every socket passes the session middleware and the consumer's connect.
     relay, relay_base = stack.start_daphne("relay-memory", "benchmarks.relay:application", latency_env)

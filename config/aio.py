@@ -8,7 +8,8 @@ waiting for a token.
 """
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import types
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from typing import ParamSpec, TypeVar
@@ -53,3 +54,45 @@ async def cancel_surely(awaitable: Awaitable[R]) -> R:
             await asyncio.wait({child}, timeout=0.1)
         raise
     return child.result()
+
+
+def anext_now(iterator: AsyncIterator[R]) -> "asyncio.Future[R]":
+    """The next item of ``iterator`` as a future: already done when the pull completed without suspending (the
+    item was waiting, as a buffered stream's is), so no loop turn is spent on it; else a task going on with the
+    pull from where it suspended.
+
+    ``asyncio.ensure_future(anext(it))`` always costs a turn of the loop, and on a loaded loop a turn runs every
+    other ready callback first: a reader taking waiting items that way gets one per turn.
+    """
+    loop = asyncio.get_running_loop()
+    steps = anext(iterator).__await__()
+    try:
+        suspended_on = steps.send(None)
+    except StopIteration as stop:
+        done = loop.create_future()
+        done.set_result(stop.value)
+        return done
+    except Exception as exc:  # the end (StopAsyncIteration) or the iterator's error, as the future's outcome
+        done = loop.create_future()
+        done.set_exception(exc)
+        return done
+    return asyncio.ensure_future(_resumed(steps, suspended_on))
+
+
+@types.coroutine
+def _resumed(steps: Generator, suspended_on: object) -> Generator:
+    """Run ``steps`` on from where it suspended (on ``suspended_on``), as the task awaiting this drives it: what
+    the task sends or throws in (a cancel) goes to ``steps``."""
+    while True:
+        try:
+            sent = yield suspended_on
+        except BaseException as exc:  # thrown in by the task (a cancel): the pull is the one to handle it
+            try:
+                suspended_on = steps.throw(exc)
+            except StopIteration as stop:
+                return stop.value
+            continue
+        try:
+            suspended_on = steps.send(sent)
+        except StopIteration as stop:
+            return stop.value

@@ -7,9 +7,11 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
 
 from config.auth.origins import websocket_origin_validator  # noqa: E402
 from config.auth.websocket import websocket_auth_stack  # noqa: E402
+from config.dynamodb.tables import clients_build  # noqa: E402
 from conversations.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
@@ -18,3 +20,6 @@ application = ProtocolTypeRouter(
         "websocket": websocket_origin_validator(websocket_auth_stack(URLRouter(websocket_urlpatterns))),
     }
 )
+
+if settings.DYNAMODB_CLIENTS_AT_STARTUP:
+    clients_build()

@@ -3,8 +3,12 @@
 It streams a readable Markdown answer word by word, so the local stack and the chat page behave like the real
 thing. Settings (read on every call):
 
-- ``FAKE_MODEL_DELAY_SECONDS``: pause between tokens.
-- ``FAKE_MODEL_FIRST_TOKEN_DELAY_SECONDS``: pause before the first token (time to first token).
+- ``FAKE_MODEL_DELAY_SECONDS``: time between tokens.
+- ``FAKE_MODEL_FIRST_TOKEN_DELAY_SECONDS``: time before the first token (time to first token).
+
+The tokens keep Bedrock's pace, not the reader's: token *i* is due at start + first delay + *i* x delay. A reader
+that falls behind (a busy process) finds the tokens that came due meanwhile waiting, as it would find them buffered
+on Bedrock's connection, so coalescing under pressure is exercised by the local stack and the benchmark.
 - ``FAKE_MODEL_ANSWER_TOKENS``: 0 = the natural answer; N = an answer of exactly N tokens (benchmarks).
 
 Triggers for offline error testing, written anywhere in the last user message:
@@ -91,7 +95,7 @@ async def fake_stream(request: ModelRequest) -> AsyncIterator[ModelEvent]:
     fail_at = min(TOKENS_BEFORE_ERROR, len(tokens)) if ERROR_TRIGGER in _last_user_text(request) else None
     first_delay, delay = settings.FAKE_MODEL_FIRST_TOKEN_DELAY_SECONDS, settings.FAKE_MODEL_DELAY_SECONDS
     for index, token in enumerate(tokens):
-        pause = first_delay if index == 0 else delay
+        pause = started + first_delay + index * delay - time.monotonic()
         if pause > 0:
             await asyncio.sleep(pause)
         if index == fail_at:

@@ -47,3 +47,16 @@ def all_models() -> list[type]:
         for app_config in apps.get_app_configs()
         for dotted in getattr(app_config, "dynamodb_models", ())
     ]
+
+
+def clients_build() -> int:
+    """Build every table's botocore client (and the transactions') now, once; returns how many were built.
+
+    A server calls it at startup. Built lazily instead, the first burst of turns races to build them: every I/O
+    thread that finds no client yet builds one of its own (a botocore session and client, tens of ms of CPU
+    each), which cost the first 1,000 concurrent turns about 1.5 s of CPU (docs/performance.md, measured step 8).
+    """
+    connections = [model._get_connection().connection for model in all_models()] + [connection()]
+    for each in connections:
+        each.client  # noqa: B018 - the property builds and keeps the client
+    return len(connections)

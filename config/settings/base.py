@@ -110,6 +110,8 @@ AWS_REGION = env_str("AWS_REGION", "us-east-1")
 DYNAMODB_ENDPOINT_URL = env_str("AWS_ENDPOINT_URL_DYNAMODB")
 DYNAMODB_TABLE_PREFIX = env_str("DYNAMODB_TABLE_PREFIX", "chat-")
 DYNAMODB_MAX_POOL_CONNECTIONS = env_int("DYNAMODB_MAX_POOL_CONNECTIONS", 64)
+# Build the tables' botocore clients when the ASGI application loads, not in the first requests' race.
+DYNAMODB_CLIENTS_AT_STARTUP = env_bool("DYNAMODB_CLIENTS_AT_STARTUP", True)
 # Size of the thread pool that runs PynamoDB/boto3 calls for async code (consumers).
 IO_THREADS = env_int("IO_THREADS", 64)
 

@@ -20,6 +20,8 @@ DEBUG = False
 AWS_REGION = "us-east-1"
 DYNAMODB_ENDPOINT_URL = None
 DYNAMODB_TABLE_PREFIX = "test-"
+# The root dynamodb fixture points the models at moto or the stand-in per test: clients are built there, lazily.
+DYNAMODB_CLIENTS_AT_STARTUP = False
 BEDROCK_MODE = "fake"
 FAKE_MODEL_DELAY_SECONDS = 0.0
 # One ai_chunk per model delta, so tests can name the frames; tests/conversations/services/test_turn_coalesce.py

@@ -7,8 +7,11 @@ coalesced while the process keeps up: a delta that is taken as soon as it arrive
 - While the process keeps up (the loop runs its timers less than ``BEHIND_AFTER_SECONDS`` late), every delta
   goes out alone, as soon as it is read.
 - While it is behind, a delta of a stream that sends faster than ``max_delay`` is held until ``max_delay`` after
-  it was read and sent with every delta read meanwhile: deltas the stream had buffered come at once, so a late
+  it arrived and sent with every delta read meanwhile: deltas the stream had buffered come at once, so a late
   loop sends one frame for all of them. A slower stream gains nothing from waiting and is not held.
+- Whenever the loop is late, every delta that is already waiting joins the chunk (a pull that completes without
+  suspending, ``config.aio.anext_now``: no turn of the loop), held or not. The later the loop, the larger the
+  frames: a process that cannot send one frame per delta still delivers the text at the model's pace.
 - ``max_delay <= 0`` turns coalescing off: one frame per delta, as the model sent them.
 
 Text and its order are never changed, and the frames are numbered here, once, at the producer: the chunk index
@@ -20,6 +23,7 @@ import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from config.aio import anext_now
 from config.bedrock.client import ModelEvent, TextDelta
 
 # A loop that runs its timers later than this is busy (an idle loop is late by microseconds): the process is behind.
@@ -49,11 +53,18 @@ class DeltaCoalescer:
         self._first_at: float | None = None
         self._last_at: float | None = None
         self._behind = False
+        self._late = False
         self._next_index = 0
 
     @property
     def pending(self) -> bool:
         return bool(self._texts)
+
+    @property
+    def late(self) -> bool:
+        """Whether the pending chunk was taken while the loop is late: deltas already waiting then join it, with
+        no hold (the stream's pace, which the loop's lateness hides, does not matter for what is waiting)."""
+        return self.max_delay > 0 and bool(self._texts) and self._late
 
     def offer(self, text: str, arrived_at: float, now: float) -> None:
         if not self._texts:
@@ -61,7 +72,8 @@ class DeltaCoalescer:
             # Holding pays only for a stream that sends faster than max_delay: with slower deltas nothing would
             # join, and the wait would cost the busy loop a timer for nothing.
             fast = self._last_at is not None and arrived_at - self._last_at < self.max_delay
-            self._behind = fast and now - arrived_at > self.behind_after
+            self._late = now - arrived_at > self.behind_after
+            self._behind = fast and self._late
         self._last_at = arrived_at
         self._texts.append(text)
 
@@ -79,7 +91,7 @@ class DeltaCoalescer:
     def take(self) -> Chunk:
         chunk = Chunk(self._next_index, "".join(self._texts))
         self._next_index += 1
-        self._texts, self._first_at, self._behind = [], None, False
+        self._texts, self._first_at, self._behind, self._late = [], None, False, False
         return chunk
 
 
@@ -135,9 +147,10 @@ async def chunks_coalesced(events: AsyncIterator[ModelEvent], *, max_delay: floa
                 continue
             now = loop.time()
             coalescer.offer(event.text, now - (lag.seconds if lag else 0.0), now)
-            while (until := coalescer.hold_until(loop.time())) is not None:
-                ahead = asyncio.ensure_future(anext(events))
-                await asyncio.wait({ahead}, timeout=until - loop.time())
+            while (until := coalescer.hold_until(loop.time())) is not None or coalescer.late:
+                ahead = anext_now(events)  # a delta already waiting joins now, with no turn of the loop
+                if not ahead.done() and until is not None:
+                    await asyncio.wait({ahead}, timeout=until - loop.time())
                 if not ahead.done():
                     break  # sent now; that pull goes on for the next chunk
                 if ahead.exception() is not None or not isinstance(ahead.result(), TextDelta):

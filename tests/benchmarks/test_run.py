@@ -103,6 +103,10 @@ def test_smoke_report_counts_dynamodb_requests_per_turn(smoke_report):
         assert sum(kind["by_operation_max"].values()) >= kind["total"]["max"]
     assert _number(requests["scans_in_whole_run"])
     assert sum(requests["all_operations_in_whole_run"].values()) > 0
+    cpu = report["cpu_per_turn"]
+    assert cpu["turns"] >= 1
+    assert all(cpu[f"{stage}_ms"] > 0 for stage in ("begin", "finish", "title"))
+    assert cpu["total_ms"] >= cpu["begin_ms"] + cpu["finish_ms"]
 
 
 @pytest.mark.server

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from config.aio import cancel_deliver, cancel_surely
+from config.aio import anext_now, cancel_deliver, cancel_surely
 
 
 async def _wait_for_that_swallows(started: asyncio.Event, fut: asyncio.Future) -> str:
@@ -81,3 +81,62 @@ async def test_cancel_surely_returns_the_result_and_raises_the_error_of_its_awai
     assert await cancel_surely(value()) == 7
     with pytest.raises(ValueError, match="no"):
         await cancel_surely(failing())
+
+
+async def _items(log: list, pauses: dict[int, float]):
+    try:
+        for i in range(4):
+            if i in pauses:
+                await asyncio.sleep(pauses[i])
+            yield i
+    finally:
+        log.append("closed")
+
+
+async def test_anext_now_takes_a_waiting_item_without_a_turn_of_the_loop():
+    items = _items([], {})
+    turns = []
+    asyncio.get_running_loop().call_soon(turns.append, "a turn ran")
+
+    pulled = [anext_now(items) for _ in range(4)]
+
+    assert all(future.done() for future in pulled)
+    assert [future.result() for future in pulled] == [0, 1, 2, 3]
+    assert turns == []  # nothing else ran: the loop never turned
+    end = anext_now(items)
+    assert end.done() and isinstance(end.exception(), StopAsyncIteration)
+
+
+async def test_anext_now_goes_on_with_a_pull_that_suspends():
+    items = _items([], {1: 0.01, 2: 0.0})
+
+    assert anext_now(items).result() == 0
+    pending = anext_now(items)
+    assert not pending.done()
+    assert await pending == 1
+    later = anext_now(items)  # sleep(0) suspends too: a task, not a ready item
+    assert not later.done() and await later == 2
+
+
+async def test_cancelling_a_suspended_anext_now_cancels_the_pull_where_it_waits():
+    log = []
+    items = _items(log, {1: 30.0})
+    await anext_now(items)
+    pending = anext_now(items)
+    await asyncio.sleep(0)
+
+    pending.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await pending
+
+    assert log == ["closed"]  # the generator got the cancel in its sleep and ran its finally
+
+
+async def test_anext_now_hands_over_the_iterators_error():
+    async def failing():
+        raise ValueError("model error")
+        yield  # pragma: no cover - makes this an async generator
+
+    pulled = anext_now(failing())
+
+    assert pulled.done() and isinstance(pulled.exception(), ValueError)

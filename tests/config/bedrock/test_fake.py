@@ -99,19 +99,51 @@ def test_fixed_token_mode_streams_exactly_n_tokens(settings):
     assert events[-2] == StreamStop("end_turn")
 
 
-def test_delay_between_tokens_and_before_the_first(settings, monkeypatch):
+class FakeClock:
+    """``time.monotonic`` and ``asyncio.sleep`` of the fake model on one hand-moved clock."""
+
+    def __init__(self) -> None:
+        self.now, self.pauses = 1000.0, []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:  # the pauses are asyncio sleeps: no thread waits for a token
+        self.pauses.append(round(seconds, 6))
+        self.now += seconds
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    fake = FakeClock()
+    monkeypatch.setattr("config.bedrock.fake.time.monotonic", fake.monotonic)
+    monkeypatch.setattr("config.bedrock.fake.asyncio.sleep", fake.sleep)
+    return fake
+
+
+def test_delay_between_tokens_and_before_the_first(settings, clock):
     settings.FAKE_MODEL_ANSWER_TOKENS = 6
     settings.FAKE_MODEL_DELAY_SECONDS = 0.02
     settings.FAKE_MODEL_FIRST_TOKEN_DELAY_SECONDS = 0.1
-    pauses = []
-
-    async def recorded_sleep(seconds):  # the pauses are asyncio sleeps: no thread waits for a token
-        pauses.append(seconds)
-
-    monkeypatch.setattr("config.bedrock.fake.asyncio.sleep", recorded_sleep)
 
     assert len(deltas(collect(FakeModel().stream(make_request())))) == 6
-    assert pauses == [0.1] + [0.02] * 5
+    assert clock.pauses == [0.1] + [0.02] * 5
+
+
+async def test_a_late_reader_finds_the_tokens_that_came_due_waiting(settings, clock):
+    settings.FAKE_MODEL_ANSWER_TOKENS = 6
+    settings.FAKE_MODEL_DELAY_SECONDS = 0.02
+    settings.FAKE_MODEL_FIRST_TOKEN_DELAY_SECONDS = 0.0
+    stream = FakeModel().stream(make_request())
+    assert isinstance(await anext(stream), TextDelta)
+
+    clock.now += 0.05  # the reader was busy for 2.5 token gaps: tokens 1 and 2 are due, as on Bedrock's connection
+    waiting = [await anext(stream), await anext(stream)]
+    rest = [event async for event in stream]
+
+    assert all(isinstance(event, TextDelta) for event in waiting)
+    assert clock.pauses == [0.01, 0.02, 0.02]  # token 3 is due at 0.06: the pace is Bedrock's, not the reader's
+    assert len(deltas(rest)) == 3
 
 
 async def test_cancelling_the_reader_ends_the_stream_in_its_pause(settings):

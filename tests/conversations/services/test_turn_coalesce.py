@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from config.bedrock.events import ModelError, StreamStop, StreamUsage, TextDelta, model_error
-from conversations.services.turn_coalesce import Chunk, DeltaCoalescer, chunks_coalesced
+from conversations.services.turn_coalesce import Chunk, DeltaCoalescer, LoopLag, chunks_coalesced
 
 texts = st.text(min_size=1, max_size=6)  # any Unicode, as the model may send it
 gaps = st.floats(min_value=0.0, max_value=0.2, allow_nan=False)
@@ -153,6 +153,26 @@ async def test_a_busy_loop_sends_the_deltas_read_meanwhile_as_one_chunk():
 
     assert "".join(c.text for c in out) == "abcdefghij"
     assert len(out) < 10
+    assert [c.index for c in out] == list(range(len(out)))
+
+
+async def test_a_loop_later_than_max_delay_still_joins_the_deltas_already_waiting():
+    async def buffered_model():  # every delta already waiting, as on the connection of a late reader
+        for text in "abcdefghij":
+            yield TextDelta(text)
+
+    LoopLag.of(asyncio.get_running_loop())  # sampling from now on, as it is once a process's first turn ran
+    stop = asyncio.Event()
+    hog = asyncio.create_task(busy_loop(stop))
+    await asyncio.sleep(0.05)  # the lag (about 20 ms) is sampled: more than max_delay, so nothing is held
+    try:
+        out = [item async for item in chunks_coalesced(buffered_model(), max_delay=0.01)]
+    finally:
+        stop.set()
+        await hog
+
+    assert "".join(c.text for c in out) == "abcdefghij"
+    assert len(out) <= 3  # the first delta alone (no pace known yet), then what was waiting, not ten frames
     assert [c.index for c in out] == list(range(len(out)))
 
 
