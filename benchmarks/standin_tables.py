@@ -212,17 +212,20 @@ class Store:
         hash_value = _hash_equality(condition, env, hash_name)
         if index is None:
             partition = table.items.get(hash_value, {})
-            ordered = [((range_key, None), partition[range_key]) for range_key in sorted(partition, key=_order)]
+            ordered = [(_order(range_key), partition[range_key]) for range_key in sorted(partition, key=_order)]
         else:
             entries = index.entries.get(hash_value, {})
-            ordered = [(position, table.get(entries[position])) for position in sorted(entries, key=_index_order)]
+            ordered = [
+                (_index_order(position), table.get(entries[position]))
+                for position in sorted(entries, key=_index_order)
+            ]
         candidates = [(position, item) for position, item in ordered if condition_holds(condition, item, env)]
         return self._page(table, index, request, candidates, env)
 
     def scan(self, request: dict) -> dict:
         table = self.table(request["TableName"])
         ordered = [
-            ((range_key, None), partition[range_key])
+            ((_order(hash_key), _order(range_key)), partition[range_key])
             for hash_key in sorted(table.items, key=_order)
             for partition in (table.items[hash_key],)
             for range_key in sorted(partition, key=_order)
@@ -234,11 +237,13 @@ class Store:
             candidates.reverse()
         start = request.get("ExclusiveStartKey")
         if start:
-            marker = table.key_of({name: start[name] for name in table.key_names()})
-            for at, (_position, item) in enumerate(candidates):
-                if table.key_of({name: item[name] for name in table.key_names()}) == marker:
-                    candidates = candidates[at + 1 :]
-                    break
+            # The page goes on from the key's position, as DynamoDB's does, whether or not its item still exists.
+            after = _start_position(table, index, start, scan)
+            forward = request.get("ScanIndexForward", True)
+            if after is None:  # a table without a sort key holds one item per partition: the start's
+                candidates = []
+            else:
+                candidates = [c for c in candidates if (c[0] > after if forward else c[0] < after)]
         limit = request.get("Limit")
         page, more = (candidates[:limit], len(candidates) > limit) if limit else (candidates, False)
         items = [item for _position, item in page]
@@ -322,6 +327,19 @@ def _projection(wanted: dict) -> dict:
 
 def _order(value: Any) -> Any:
     return value[1] if isinstance(value, tuple) else value
+
+
+def _start_position(table: Table, index: Any, start: Item, scan: bool) -> Any:
+    """Where ``ExclusiveStartKey`` sits in the order its query or scan reads the candidates in."""
+    key = table.key_of({name: start[name] for name in table.key_names()})
+    if scan:
+        return _order(key[0]), _order(key[1])
+    if index is None:
+        return _order(key[1])
+    position = index.position(start, key)
+    if position is None:
+        raise ValidationError("The provided starting key is invalid")
+    return _index_order(position[1])
 
 
 def _index_order(position: tuple) -> tuple:

@@ -177,6 +177,26 @@ def test_query_orders_pages_filters_and_reads_a_sparse_index(store):
     ] == ["a"]
 
 
+def test_a_page_goes_on_from_the_start_keys_position_even_once_its_item_is_deleted(store):
+    base = {"TableName": TABLE, "KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "p"}}}
+    by_owner = {"TableName": TABLE, "IndexName": "by_owner", "KeyConditionExpression": "#o = :u"}
+    by_owner.update(ExpressionAttributeNames={"#o": "owner"}, ExpressionAttributeValues={":u": {"S": "u1"}})
+    first = store.query({**base, "Limit": 2})
+    index_first = store.query({**by_owner, "Limit": 1})
+    scan_first = store.scan({"TableName": TABLE, "Limit": 2})
+    assert [item["sk"]["S"] for item in first["Items"]] == ["a", "b"]
+    assert [item["sk"]["S"] for item in index_first["Items"]] == ["b"]
+    store.delete({"TableName": TABLE, "Key": key("b")})  # every start key's item is gone before the next page
+
+    rest = store.query({**base, "ExclusiveStartKey": first["LastEvaluatedKey"]})
+    index_rest = store.query({**by_owner, "ExclusiveStartKey": index_first["LastEvaluatedKey"]})
+    scan_rest = store.scan({"TableName": TABLE, "ExclusiveStartKey": scan_first["LastEvaluatedKey"]})
+
+    assert [item["sk"]["S"] for item in rest["Items"]] == ["c"]  # not "a" again: the page does not start over
+    assert [item["sk"]["S"] for item in index_rest["Items"]] == ["a"]
+    assert [item["sk"]["S"] for item in scan_rest["Items"]] == ["c"]
+
+
 @pytest.fixture(scope="module")
 def client():
     server = StandinServer()
