@@ -13,6 +13,8 @@ from django.contrib.admin.utils import construct_change_message
 from django.http import HttpResponseRedirect
 from django.utils.html import format_html
 from django.utils.http import urlencode
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from config.errors import Conflict, ValidationFailed
 from prompts.admin_forms import EngineTypeForm
@@ -20,6 +22,18 @@ from prompts.admin_views import EngineTypeAdminPages
 from prompts.models import EngineTypeEntry
 from prompts.selectors import engine_type_search, knowledge_file_list
 from prompts.services import engine_type_create, engine_type_delete, engine_type_update
+
+# Django admin's own messages (its msgids), so a save reads like the rest of the admin in every language.
+_SAVED = {
+    ("added", "continue"): gettext_lazy("The {name} “{obj}” was added successfully. You may edit it again below."),
+    ("added", "another"): gettext_lazy("The {name} “{obj}” was added successfully. You may add another {name} below."),
+    ("added", "list"): gettext_lazy("The {name} “{obj}” was added successfully."),
+    ("changed", "continue"): gettext_lazy("The {name} “{obj}” was changed successfully. You may edit it again below."),
+    ("changed", "another"): gettext_lazy(
+        "The {name} “{obj}” was changed successfully. You may add another {name} below."
+    ),
+    ("changed", "list"): gettext_lazy("The {name} “{obj}” was changed successfully."),
+}
 
 ACTIVE_FILTER = (("All", ""), ("Active", "1"), ("Inactive", "0"))
 
@@ -119,7 +133,7 @@ class EngineTypeAdmin(EngineTypeAdminPages):
         add = obj is None
         who = request.user.get_username()
         if not add and not form.has_changed():
-            self.message_user(request, f"No changes to the {self.opts.verbose_name} “{obj}”.", messages.INFO)
+            self.message_user(request, _("No fields changed."), messages.INFO)
             return self._after_save(request, obj, verb=None)
         try:
             if add:
@@ -147,25 +161,13 @@ class EngineTypeAdmin(EngineTypeAdminPages):
     def _after_save(self, request, entry, *, verb: str | None):
         """Django's redirects after a save (list, "continue editing", "add another") with its messages."""
         link = format_html('<a href="{}">{}</a>', self.page_url("change", entry.pk), entry)
-        name = self.opts.verbose_name
-        if "_continue" in request.POST:
-            if verb:
-                self.message_user(
-                    request,
-                    format_html("The {} “{}” was {} successfully. You may edit it again below.", name, link, verb),
-                )
-            return HttpResponseRedirect(self.page_url("change", entry.pk))
-        if "_addanother" in request.POST:
-            if verb:
-                self.message_user(
-                    request,
-                    format_html(
-                        "The {} “{}” was {} successfully. You may add another {} below.", name, link, verb, name
-                    ),
-                )
-            return HttpResponseRedirect(self.page_url("add"))
+        then = "continue" if "_continue" in request.POST else "another" if "_addanother" in request.POST else "list"
         if verb:
-            self.message_user(request, format_html("The {} “{}” was {} successfully.", name, link, verb))
+            self.message_user(request, format_html(_SAVED[verb, then], name=self.opts.verbose_name, obj=link))
+        if then == "continue":
+            return HttpResponseRedirect(self.page_url("change", entry.pk))
+        if then == "another":
+            return HttpResponseRedirect(self.page_url("add"))
         return HttpResponseRedirect(self.page_url("changelist"))
 
     def delete_view(self, request, object_id, extra_context=None):
@@ -181,12 +183,13 @@ class EngineTypeAdmin(EngineTypeAdminPages):
                 self.message_user(request, exc.message, messages.ERROR)
                 return HttpResponseRedirect(request.path)
             self.log_deletions(request, [obj])
-            self.message_user(request, f"The {self.opts.verbose_name} “{obj}” was deleted successfully.")
+            deleted = _("The %(name)s “%(obj)s” was deleted successfully.")
+            self.message_user(request, deleted % {"name": self.opts.verbose_name, "obj": obj})
             return HttpResponseRedirect(self.page_url("changelist"))
         name = self.opts.verbose_name
         context = self.page_context(
             request,
-            title="Are you sure?",
+            title=_("Are you sure?"),
             object_name=str(name),
             object=obj,
             deleted_objects=[

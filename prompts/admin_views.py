@@ -9,6 +9,8 @@ from collections.abc import Callable
 from django.conf import settings
 from django.contrib import messages
 from django.http import HttpResponseRedirect
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from config.admin_pages import DynamoDBAdmin
 from config.errors import NotFound, ValidationFailed
@@ -19,7 +21,11 @@ from prompts.services import knowledge_file_add, knowledge_file_delete, knowledg
 from prompts.system_prompt import engine_type_preview
 
 FILE_LOG_NAME = "knowledge file"
-FILE_GONE = "That knowledge file no longer exists."
+FILE_GONE = gettext_lazy("That knowledge file no longer exists.")
+_MOVED = {
+    "up": gettext_lazy("Knowledge file “%(name)s” moved up."),
+    "down": gettext_lazy("Knowledge file “%(name)s” moved down."),
+}
 
 
 class EngineTypeAdminPages(DynamoDBAdmin):
@@ -109,7 +115,7 @@ class EngineTypeAdminPages(DynamoDBAdmin):
             self.require(self.has_change_permission(request, obj) and request.POST.get("action") == "delete")
             knowledge_file_delete(engine_type=obj.pk, file_id=file_id, updated_by=request.user.get_username())
             self._log_file(request, obj, "deleted", knowledge_file.file_name)
-            self.message_user(request, f"Knowledge file “{knowledge_file.file_name}” was deleted.")
+            self.message_user(request, _("Knowledge file “%(name)s” was deleted.") % {"name": knowledge_file.file_name})
             return HttpResponseRedirect(self.page_url("files", obj.pk))
         return self.render(
             request,
@@ -130,9 +136,9 @@ class EngineTypeAdminPages(DynamoDBAdmin):
             form.add_service_error(exc, field=form.error_field)
             return False
         self._log_file(request, obj, "added", knowledge_file.file_name)
-        self.message_user(
-            request, f"Knowledge file “{knowledge_file.file_name}” added ({knowledge_file.char_count:,} characters)."
-        )
+        added = _("Knowledge file “%(name)s” added (%(chars)s characters).")
+        chars = f"{knowledge_file.char_count:,}"
+        self.message_user(request, added % {"name": knowledge_file.file_name, "chars": chars})
         return True
 
     def _move(self, request, obj, file_id: str, direction: str) -> None:
@@ -145,7 +151,7 @@ class EngineTypeAdminPages(DynamoDBAdmin):
             return
         if moved is not None:
             self._log_file(request, obj, "changed", moved.file_name, fields=["position"])
-            self.message_user(request, f"Knowledge file “{moved.file_name}” moved {direction}.")
+            self.message_user(request, _MOVED[direction] % {"name": moved.file_name})
 
     def _log_file(self, request, obj, action: str, file_name: str, **detail) -> None:
         self.log_change(request, obj, [{action: {"name": FILE_LOG_NAME, "object": file_name, **detail}}])

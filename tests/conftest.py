@@ -15,6 +15,7 @@ from functools import wraps
 import pytest
 import time_machine
 from django.contrib.auth import get_user_model
+from django.utils import translation
 from channels.layers import channel_layers
 from moto.dynamodb.models import DynamoDBBackend
 from pynamodb.models import Model as PynamoModel
@@ -80,6 +81,14 @@ def _models_on(url: str):
         for model, host, table_connection in saved:
             model.Meta.host, model._connection = host, table_connection
         connection.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def language_reset():
+    """A request's Accept-Language stays active in its thread after the response (LocaleMiddleware activates it);
+    the next test starts from the default language, whatever the last one asked for."""
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,7 @@ from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.admin.utils import unquote
 from django.contrib.contenttypes.models import ContentType
 from django.http import HttpResponseRedirect
+from django.utils.translation import gettext as _
 
 from config.admin_pages import DynamoDBAdmin
 from config.clock import iso_z, utcnow
@@ -132,7 +133,8 @@ class UsageAccountAdmin(DynamoDBAdmin):
             change_message=f"Changed plan from {before} to {plan}.",
             single_object=True,
         )
-        messages.success(request, f"Plan of {user_id} changed from {before} to {plan}.")
+        changed = _("Plan of %(user)s changed from %(before)s to %(after)s.")
+        messages.success(request, changed % {"user": user_id, "before": before, "after": plan})
 
     def _plan_history(self, user_id: str):
         content_type = ContentType.objects.get_for_model(UsageAccount, for_concrete_model=False)

@@ -79,6 +79,16 @@ def test_list_searches_by_id_and_name_and_filters_on_active(client, editor, engi
 # --- add -----------------------------------------------------------------------------------------
 
 
+def test_the_admins_messages_follow_the_staff_members_language(client, editor):
+    client.force_login(editor)
+
+    added = client.post(reverse(ADD), form_data(), follow=True, headers={"accept-language": "ko"})
+
+    link = f'<a href="{reverse("admin:prompts_enginetypeentry_change", args=["22"])}">22</a>'
+    said = [str(message) for message in added.context["messages"]]
+    assert said == [f"engine type “{link}”가 성공적으로 추가되었습니다."]  # Django's own Korean for its msgid
+
+
 def test_add_stores_the_engine_type_logs_it_and_says_so(client, editor):
     client.force_login(editor)
 
@@ -209,7 +219,7 @@ def test_saving_without_changes_writes_nothing(client, editor, engine):
 
     response = client.post(url("change", "11"), change_data(engine), follow=True)
 
-    assert "No changes" in response.content.decode()
+    assert "No fields changed." in response.content.decode()
     assert EngineType.get("11").revision == engine.revision
     assert log_entries("11") == []
 
