@@ -240,10 +240,8 @@ class Store:
             # The page goes on from the key's position, as DynamoDB's does, whether or not its item still exists.
             after = _start_position(table, index, start, scan)
             forward = request.get("ScanIndexForward", True)
-            if after is None:  # a table without a sort key holds one item per partition: the start's
-                candidates = []
-            else:
-                candidates = [c for c in candidates if (c[0] > after if forward else c[0] < after)]
+            # A table without a sort key holds one item per partition (after is None): the start's.
+            candidates = [c for c in candidates if after is not None and (c[0] > after if forward else c[0] < after)]
         limit = request.get("Limit")
         page, more = (candidates[:limit], len(candidates) > limit) if limit else (candidates, False)
         items = [item for _position, item in page]
