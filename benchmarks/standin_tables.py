@@ -216,8 +216,7 @@ class Store:
         else:
             entries = index.entries.get(hash_value, {})
             ordered = [
-                (_index_order(position), table.get(entries[position]))
-                for position in sorted(entries, key=_index_order)
+                (_index_order(position), table.get(entries[position])) for position in sorted(entries, key=_index_order)
             ]
         candidates = [(position, item) for position, item in ordered if condition_holds(condition, item, env)]
         return self._page(table, index, request, candidates, env)
