@@ -84,6 +84,7 @@ async def test_an_answer_that_just_finished_is_resumed_from_the_log(user, engine
     tab1 = await ws_connect(user)
     await tab1.send_json_to(send_frame())
     original = await frames_until(tab1, "chat_end")
+    await frames_until(tab1, "title")  # the turn's last event: a later tab would get it live, between its frames
 
     tab2 = await ws_connect(user)
     await tab2.send_json_to(resume(-1))
