@@ -5,11 +5,11 @@ thing. Settings (read on every call):
 
 - ``FAKE_MODEL_DELAY_SECONDS``: time between tokens.
 - ``FAKE_MODEL_FIRST_TOKEN_DELAY_SECONDS``: time before the first token (time to first token).
+- ``FAKE_MODEL_ANSWER_TOKENS``: 0 = the natural answer; N = an answer of exactly N tokens (benchmarks).
 
 The tokens keep Bedrock's pace, not the reader's: token *i* is due at start + first delay + *i* x delay. A reader
 that falls behind (a busy process) finds the tokens that came due meanwhile waiting, as it would find them buffered
 on Bedrock's connection, so coalescing under pressure is exercised by the local stack and the benchmark.
-- ``FAKE_MODEL_ANSWER_TOKENS``: 0 = the natural answer; N = an answer of exactly N tokens (benchmarks).
 
 Triggers for offline error testing, written anywhere in the last user message:
 

@@ -54,7 +54,7 @@ def clients_build() -> int:
 
     A server calls it at startup. Built lazily instead, the first burst of turns races to build them: every I/O
     thread that finds no client yet builds one of its own (a botocore session and client, tens of ms of CPU
-    each), which cost the first 1,000 concurrent turns about 1.5 s of CPU (docs/performance.md, measured step 8).
+    each), which cost the first 1,000 concurrent turns about 1.5 s of CPU (docs/performance.md, measured step 7).
     """
     connections = [model._get_connection().connection for model in all_models()] + [connection()]
     for each in connections:

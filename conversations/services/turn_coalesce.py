@@ -52,7 +52,7 @@ class DeltaCoalescer:
         self._texts: list[str] = []
         self._first_at: float | None = None
         self._last_at: float | None = None
-        self._behind = False
+        self._fast = False
         self._late = False
         self._next_index = 0
 
@@ -71,9 +71,8 @@ class DeltaCoalescer:
             self._first_at = arrived_at
             # Holding pays only for a stream that sends faster than max_delay: with slower deltas nothing would
             # join, and the wait would cost the busy loop a timer for nothing.
-            fast = self._last_at is not None and arrived_at - self._last_at < self.max_delay
+            self._fast = self._last_at is not None and arrived_at - self._last_at < self.max_delay
             self._late = now - arrived_at > self.behind_after
-            self._behind = fast and self._late
         self._last_at = arrived_at
         self._texts.append(text)
 
@@ -83,7 +82,7 @@ class DeltaCoalescer:
 
     def hold_until(self, now: float) -> float | None:
         """When to send the pending text at the latest, if the turn should wait for more; ``None``: send now."""
-        if self.max_delay <= 0 or not self._texts or not self._behind:
+        if not (self.late and self._fast):
             return None
         deadline = self._first_at + self.max_delay
         return deadline if now < deadline else None
@@ -91,7 +90,7 @@ class DeltaCoalescer:
     def take(self) -> Chunk:
         chunk = Chunk(self._next_index, "".join(self._texts))
         self._next_index += 1
-        self._texts, self._first_at, self._behind, self._late = [], None, False, False
+        self._texts, self._first_at, self._fast, self._late = [], None, False, False
         return chunk
 
 

@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.config.local_servers import process_stop
+
 ROOT = Path(__file__).resolve().parents[2]
 SETUP_SCRIPT = """
 import django
@@ -61,16 +63,6 @@ def _wait_for(url: str, process: subprocess.Popen, timeout: float = 30.0) -> Non
             return
         time.sleep(0.1)
     raise RuntimeError(f"{url} did not answer within {timeout}s")
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
 
 
 def server_env(tmp_path: Path, *, dynamodb_port: int, **overrides: str) -> dict[str, str]:
@@ -141,7 +133,7 @@ def live_stack(tmp_path: Path, *, server: str = "daphne", **extra_env: str) -> I
         )
     finally:
         for process in reversed(processes):
-            _stop(process)
+            process_stop(process)
 
 
 # --- several server processes on one DynamoDB (and one Redis): the generation recovery tests ---------------------
@@ -164,7 +156,7 @@ class WebProcess:
         self.process.wait(timeout=10)
 
     def stop(self) -> None:
-        _stop(self.process)
+        process_stop(self.process)
 
 
 class LiveCluster:
@@ -239,4 +231,4 @@ class LiveCluster:
         if self.proxy is not None:
             self.proxy.close()
         for process in reversed(self._processes):
-            _stop(process)
+            process_stop(process)

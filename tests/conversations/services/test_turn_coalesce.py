@@ -136,20 +136,26 @@ async def busy_loop(stop: asyncio.Event) -> None:
         await asyncio.sleep(0)
 
 
+async def coalesced_beside_a_busy_loop(model, *, max_delay: float) -> list:
+    """``chunks_coalesced`` read while ``busy_loop`` keeps the loop about 20 ms late, once the lag is sampled."""
+    LoopLag.of(asyncio.get_running_loop())  # sampling from now on, as it is once a process's first turn ran
+    stop = asyncio.Event()
+    hog = asyncio.create_task(busy_loop(stop))
+    await asyncio.sleep(0.05)  # the lag is sampled: let it see the busy loop
+    try:
+        return [item async for item in chunks_coalesced(model, max_delay=max_delay)]
+    finally:
+        stop.set()
+        await hog
+
+
 async def test_a_busy_loop_sends_the_deltas_read_meanwhile_as_one_chunk():
     async def quick_model():
         for text in "abcdefghij":
             await asyncio.sleep(0.001)
             yield TextDelta(text)
 
-    stop = asyncio.Event()
-    hog = asyncio.create_task(busy_loop(stop))
-    await asyncio.sleep(0.05)  # the lag is sampled: let it see the busy loop
-    try:
-        out = [item async for item in chunks_coalesced(quick_model(), max_delay=0.2)]
-    finally:
-        stop.set()
-        await hog
+    out = await coalesced_beside_a_busy_loop(quick_model(), max_delay=0.2)
 
     assert "".join(c.text for c in out) == "abcdefghij"
     assert len(out) < 10
@@ -161,15 +167,7 @@ async def test_a_loop_later_than_max_delay_still_joins_the_deltas_already_waitin
         for text in "abcdefghij":
             yield TextDelta(text)
 
-    LoopLag.of(asyncio.get_running_loop())  # sampling from now on, as it is once a process's first turn ran
-    stop = asyncio.Event()
-    hog = asyncio.create_task(busy_loop(stop))
-    await asyncio.sleep(0.05)  # the lag (about 20 ms) is sampled: more than max_delay, so nothing is held
-    try:
-        out = [item async for item in chunks_coalesced(buffered_model(), max_delay=0.01)]
-    finally:
-        stop.set()
-        await hog
+    out = await coalesced_beside_a_busy_loop(buffered_model(), max_delay=0.01)  # later than max_delay: no hold
 
     assert "".join(c.text for c in out) == "abcdefghij"
     assert len(out) <= 3  # the first delta alone (no pace known yet), then what was waiting, not ten frames
